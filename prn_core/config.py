@@ -162,6 +162,7 @@ class TrainConfig:
     schedule: str = "cosine"  # "constant" or "cosine"
     loss_focal_weight: float = 5.0
     selection: str = "final"  # "final" or "val" (best epoch on the validation split)
+    monitor_test: bool = False  # also log test metrics per epoch, for curves only, never for selection
     amp: bool = True  # only takes effect on CUDA
     num_workers: int = 0
     device: str = "auto"
@@ -209,7 +210,7 @@ PROFILES: dict[str, PRNConfig] = {
     "cpu": PRNConfig(
         profile="cpu",
         data=DataConfig(image_size=(256, 256), num_seen=10),
-        train=TrainConfig(epochs=12, batch_size=8, threads=2),
+        train=TrainConfig(epochs=12, batch_size=8, epoch_size=400, threads=2, monitor_test=True),
     ),
     "full": PRNConfig(
         profile="full",

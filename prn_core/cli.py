@@ -1,0 +1,258 @@
+"""``prn``: the command line. It parses flags into config dataclasses and calls the package.
+
+Every sub-command shares the same flags for the run's config (``--profile``, ``--data-root``,
+``--category``, ``--seed``, ``--image-size``, ``--epochs``, ``--device`` and the generic
+``--set section.field=value``), so anything the book does in Python can be done here.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = ["main", "build_parser", "config_from_args"]
+
+
+def _add_config_flags(p: argparse.ArgumentParser, default_profile: str | None = None) -> None:
+    g = p.add_argument_group("run configuration")
+    g.add_argument("--profile", default=default_profile, help="ci | cpu | full (default: PRN_PROFILE, else full with a GPU, cpu without)")
+    g.add_argument("--data-root", help="folder holding <category>/train and <category>/test (default: the embedded demo data)")
+    g.add_argument("--category", help="category folder name under --data-root")
+    g.add_argument("--seed", type=int, help="the one seed for split, synthesis, K-means and init")
+    g.add_argument("--image-size", help="N or HxW, multiples of 32")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--backbone", help="registered backbone name (see `prn backbones`)")
+    g.add_argument("--textures", help="texture folder for simulated anomalies, or 'dtd'")
+    g.add_argument("--device", help="auto | cpu | cuda")
+    g.add_argument("--leaky", action="store_true", help="unofficial protocol (seen anomalies stay in test); comparison only")
+    g.add_argument("--force", action="store_true", help="run the full profile without a GPU")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config field, e.g. --set train.lr=3e-4 (repeatable)")
+
+
+def config_from_args(args: argparse.Namespace):
+    """Profile preset, then the named flags, then ``--set`` overrides, in that order."""
+    from .config import default_profile_name, get_profile, override
+
+    cfg = get_profile(args.profile or default_profile_name())
+    changes: dict[str, Any] = {}
+    for flag, key in (("data_root", "data.root"), ("category", "data.category"), ("seed", "seed"),
+                      ("image_size", "data.image_size"), ("epochs", "train.epochs"),
+                      ("backbone", "model.backbone"), ("textures", "data.textures"), ("device", "train.device")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            changes[key] = value
+    if getattr(args, "leaky", False):
+        changes["data.leaky"] = True
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        changes[key.strip()] = value.strip()
+    cfg = override(cfg, **changes)
+    if cfg.profile == "full" and not getattr(args, "force", False):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("the 'full' profile needs a CUDA GPU; use --profile cpu, or --force to run it anyway")
+        if cfg.train.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("train.device is 'cuda' but no GPU is available")
+    if getattr(args, "force", False) and cfg.train.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            cfg = override(cfg, **{"train.device": "cpu"})
+    return cfg
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .config import override
+    from .data import DEMO_CATEGORIES
+    from .report import write_report
+    from .train import run
+
+    if args.category is None:
+        args.category = DEMO_CATEGORIES[0]
+    if args.profile is None:
+        args.profile = "ci"
+    cfg = config_from_args(args)
+    if cfg.data.root is not None:
+        cfg = override(cfg, **{"data.root": None})
+    out = Path(args.out)
+    trained, ev, result = run(cfg, out, command=_command_line())
+    report = write_report(trained, ev, result, out)
+    _print_metrics(result)
+    print(f"[prn demo] trained {cfg.profile} profile on demo category '{cfg.data.category}' "
+          f"({len(trained.data.split.train)} normal + {len(trained.data.split.seen)} seen anomalies) "
+          f"in {result['train_seconds']:.0f} s; report: {report}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .train import run
+
+    cfg = config_from_args(args)
+    out = Path(args.out or f"runs/{cfg.profile}/{cfg.data.category}/seed{cfg.seed}")
+    _, _, result = run(cfg, out, resume=args.resume, command=_command_line())
+    _print_metrics(result)
+    print(f"[prn train] model, checkpoints and result.json in {out}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .config import override
+    from .data import ImageCache, few_shot_split
+    from .runinfo import write_json_atomic
+    from .train import evaluate, load_model, resolve_data_root
+
+    model, cfg = load_model(args.checkpoint)
+    if args.data_root:
+        cfg = override(cfg, **{"data.root": args.data_root})
+    if args.category:
+        cfg = override(cfg, **{"data.category": args.category})
+    split = few_shot_split(resolve_data_root(cfg), cfg.data.category, num_seen=cfg.data.num_seen,
+                           seed=cfg.seed, leaky=cfg.data.leaky, val_fraction=cfg.data.val_fraction)
+    ev = evaluate(model, split.test, ImageCache(cfg.data.image_size))
+    print(json.dumps(ev.metrics, indent=2))
+    if args.out:
+        write_json_atomic(args.out, {"checkpoint": str(args.checkpoint), "metrics": ev.metrics})
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import predict_files
+
+    written = predict_files(args.images, args.checkpoint, args.out)
+    print(f"[prn predict] wrote {len(args.images)} heatmaps and {written}")
+    return 0
+
+
+def _cmd_prototypes(args: argparse.Namespace) -> int:
+    from .models import build_backbone
+    from .train import fit_or_load_prototypes, prepare_data, resolve_device
+
+    cfg = config_from_args(args)
+    data = prepare_data(cfg)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    bank = fit_or_load_prototypes(cfg, data, build_backbone(cfg.model.backbone, cfg.model.weights), out,
+                                  resolve_device(cfg.train.device))
+    shapes = ", ".join(str(tuple(p.shape)) for p in bank.prototypes)
+    print(f"[prn prototypes] {len(data.normals)} normal images -> prototypes {shapes} saved to {out}")
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from .data import CATEGORIES, download_mvtec, list_samples
+
+    if args.action == "download":
+        cats = CATEGORIES if args.categories == ["all"] else tuple(args.categories)
+        root = download_mvtec(Path(args.cache_dir), cats)
+        print(f"[prn data] MVTec AD categories {', '.join(cats)} ready in {root}")
+        return 0
+    root = Path(args.data_root)
+    for category in args.categories:
+        train = list_samples(root, category, "train")
+        test = list_samples(root, category, "test")
+        bad = sum(s.label for s in test)
+        print(f"[prn data] {category}: {len(train)} train, {len(test) - bad} good + {bad} defective test: layout OK")
+    return 0
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from .data import CATEGORIES
+    from .reproduce import reproduce
+
+    args.category = None
+    cfg = config_from_args(args)
+    cats = list(CATEGORIES) if args.categories == ["all"] else args.categories
+    table = reproduce(cfg, cats, args.seeds, Path(args.out), command=_command_line())
+    print(table)
+    return 0
+
+
+def _cmd_backbones(args: argparse.Namespace) -> int:
+    from .models import list_backbones
+
+    print("\n".join(list_backbones()))
+    return 0
+
+
+def _print_metrics(result: dict[str, Any]) -> None:
+    m = result["metrics"]
+    print("  ".join(f"{k}={v:.4f}" for k, v in m.items() if isinstance(v, float)))
+
+
+def _command_line() -> str:
+    return "prn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="prn", description="Prototypical Residual Networks: train, evaluate, reproduce.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="end to end on the embedded demo data (minutes on CPU), with a report")
+    _add_config_flags(p)
+    p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("data", help="download MVTec AD or check a dataset's layout")
+    p.add_argument("action", choices=["download", "check"])
+    p.add_argument("--categories", nargs="+", default=["all"], help="category names or 'all'")
+    p.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "prn" / "mvtec"))
+    p.add_argument("--data-root", help="for check: the dataset root")
+    p.set_defaults(func=_cmd_data)
+
+    p = sub.add_parser("prototypes", help="fit multi-scale prototypes for a category and save them")
+    _add_config_flags(p)
+    p.add_argument("--out", required=True, help="prototype file to write (.pt)")
+    p.set_defaults(func=_cmd_prototypes)
+
+    p = sub.add_parser("train", help="train one category and evaluate it on the leak-free test split")
+    _add_config_flags(p)
+    p.add_argument("--out", help="run folder (default: runs/<profile>/<category>/seed<seed>)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a trained model on its category's test split")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data-root")
+    p.add_argument("--category")
+    p.add_argument("--out", help="write the metrics as JSON here")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("predict", help="heatmap PNGs and scores for images")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("reproduce", help="train and evaluate many categories and seeds; table against the paper")
+    _add_config_flags(p)
+    p.add_argument("--categories", nargs="+", default=["all"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--out", default="results/reproduce")
+    p.set_defaults(func=_cmd_reproduce)
+
+    p = sub.add_parser("backbones", help="list the registered backbones")
+    p.set_defaults(func=_cmd_backbones)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; user errors print one clear line and exit with status 2."""
+    args = build_parser().parse_args(argv)
+    if not hasattr(args, "set"):
+        args.set = []
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"prn {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""A small human-readable report for a finished run: figures plus a markdown summary.
+
+``prn demo`` and ``prn train`` call it so a run leaves something to look at, not only JSON.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from . import viz  # noqa: E402
+
+__all__ = ["write_report"]
+
+
+def write_report(trained: Any, ev: Any, result: dict[str, Any], out_dir: str | Path, max_images: int = 8) -> Path:
+    """Write ``training.png``, ``predictions.png``, ``curves.png`` and ``report.md`` to ``out_dir``."""
+    out_dir = Path(out_dir)
+    figures = {}
+    fig = viz.plot_history(result["history"])
+    figures["training"] = _save(fig, out_dir / "training.png")
+    order = np.argsort(-ev.labels, kind="stable")[:max_images]
+    images = np.stack([trained.data.cache.image(trained.data.split.test[i]) for i in order])
+    fig = viz.show_predictions(images, ev.masks[order], ev.maps[order], ev.scores[order], ev.labels[order])
+    figures["predictions"] = _save(fig, out_dir / "predictions.png")
+    fig = viz.plot_curves(ev.labels, ev.scores, ev.masks, ev.maps)
+    figures["curves"] = _save(fig, out_dir / "curves.png")
+    m = result["metrics"]
+    lines = [
+        f"# PRN run: {result['category']} ({result['profile']} profile, seed {result['seed']})",
+        "",
+        f"- command: `{result.get('command')}`",
+        f"- protocol: {result['protocol']}, selection: {result['selection']} (epoch {result['selected_epoch']})",
+        f"- test set: {result['test_counts']['normal']} normal, {result['test_counts']['anomalous']} anomalous "
+        f"(seen anomalies removed: {result['protocol'] == 'honest'})",
+        f"- training: {result['train_seconds']:.0f} s on {result['hardware'].get('gpu') or result['hardware']['processor']}",
+        f"- commit: {result['git_commit']}",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        *[f"| {k} | {v:.4f} |" for k, v in m.items() if isinstance(v, float)],
+        "",
+        *[f"![{name}]({path.name})" for name, path in figures.items()],
+        "",
+    ]
+    report = out_dir / "report.md"
+    report.write_text("\n".join(lines))
+    return report
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path

@@ -1,0 +1,71 @@
+"""Provenance for every result file: git commit, hardware and software versions.
+
+Results in ``results/`` must say which code and which machine made them, so the book can label
+them (profile, hardware) instead of anyone typing numbers in by hand.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["git_commit", "hardware", "write_json_atomic", "cache_dir"]
+
+
+def cache_dir() -> Path:
+    """Where generated data, foreground masks and downloads live (``PRN_CACHE`` overrides)."""
+    return Path(os.environ.get("PRN_CACHE", Path.home() / ".cache" / "prn")).expanduser()
+
+
+def git_commit(cwd: str | Path | None = None) -> str:
+    """Commit hash of the checkout, with ``-dirty`` when files differ; ``unknown`` outside git."""
+    cwd = Path(cwd or Path(__file__).resolve().parent)
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
+
+
+def hardware() -> dict[str, Any]:
+    """A short description of the machine that produced a number."""
+    import torch
+
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.is_available(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def write_json_atomic(path: str | Path, data: Any) -> Path:
+    """Write JSON through a temporary file and a rename, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2, sort_keys=False, default=str)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

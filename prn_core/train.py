@@ -1,0 +1,481 @@
+"""Training and evaluation: the product's main job, honest by construction.
+
+``fit`` trains PRN on one category from a :class:`~prn_core.config.PRNConfig`; ``evaluate``
+scores a model on the test split; ``run`` does both and writes a result JSON with full
+provenance. Three protocol rules hold throughout (DESIGN section 4):
+
+* the seen anomalies are removed from the test set before anything else happens;
+* the model is never selected on the test set: we keep the final epoch, or the best epoch on a
+  validation split of held-out normal images plus simulated anomalies (``train.selection``);
+  ``data.leaky=True`` is the only exception, kept to reproduce the unofficial numbers;
+* one seed drives the split, the anomaly generation, K-means and the initialisation.
+
+Checkpoints are written atomically after every epoch and ``resume=True`` continues from the
+last one exactly: model, optimiser, schedule, epoch and history. Because every training
+sample is a pure function of ``(seed, epoch, index)``, no data-loader state needs saving.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .config import PRNConfig, from_dict, to_dict
+from .data import (
+    FewShotSplit,
+    ImageCache,
+    Sample,
+    estimate_foreground,
+    few_shot_split,
+    make_demo_dataset,
+    make_texture_source,
+)
+from .losses import prn_loss
+from .metrics import compute_metrics
+from .models import PRN, PrototypeBank, build_backbone, build_prn, fit_prototypes
+from .runinfo import cache_dir, git_commit, hardware, write_json_atomic
+from .synthesis import AnomalyMix, ExtendedAnomaly, SimulatedAnomaly
+
+__all__ = [
+    "PreparedData",
+    "TrainResult",
+    "EvalResult",
+    "resolve_device",
+    "resolve_data_root",
+    "prepare_data",
+    "fit",
+    "evaluate",
+    "predict",
+    "run",
+    "save_model",
+    "load_model",
+    "load_or_train",
+]
+
+CHECKPOINT = "last.pt"
+BEST = "best.pt"
+MODEL = "model.pt"
+PROTOTYPES = "prototypes.pt"
+LOG = "log.jsonl"
+RESULT = "result.json"
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present; asking for CUDA without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"train.device={name!r} but no CUDA GPU is available; use --device cpu "
+            "(or the 'cpu' profile) on this machine"
+        )
+    return device
+
+
+def resolve_data_root(cfg: PRNConfig) -> Path:
+    """The configured dataset root, or the embedded demo data when none is given."""
+    if cfg.data.root is None:
+        return make_demo_dataset(cache_dir() / "demo", seed=0)
+    root = Path(cfg.data.root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"data root {root} does not exist; pass --data-root pointing at a folder that holds "
+            f"<category>/train and <category>/test, or run `prn data download`"
+        )
+    return root
+
+
+@dataclass
+class PreparedData:
+    """Everything training needs, decoded once: the split, cached images and anomaly sources."""
+
+    root: Path
+    split: FewShotSplit
+    cache: ImageCache
+    normals: list[np.ndarray]  # (H, W, 3) float32 training normals, val images excluded
+    foregrounds: list[np.ndarray]  # (H, W) bool, one per normal
+    seen_images: list[np.ndarray]
+    seen_masks: list[np.ndarray]
+    simulated: SimulatedAnomaly
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the training images, so prototypes cannot be reused on other data."""
+        digest = hashlib.sha256()
+        for s in sorted(self.split.train, key=lambda s: str(s.path)):
+            digest.update(str(Path(s.path).relative_to(self.root)).encode())
+            digest.update(str(Path(s.path).stat().st_size).encode())
+        return digest.hexdigest()[:16]
+
+
+def prepare_data(cfg: PRNConfig, progress: bool = True) -> PreparedData:
+    """Split the category, decode every training image once, and build the anomaly sources."""
+    root = resolve_data_root(cfg)
+    split = few_shot_split(
+        root, cfg.data.category, num_seen=cfg.data.num_seen, seed=cfg.seed,
+        leaky=cfg.data.leaky, val_fraction=cfg.data.val_fraction,
+    )
+    cache = ImageCache(cfg.data.image_size)
+    normals = [cache.image(s) for s in tqdm(split.train, desc="decode train", disable=not progress)]
+    if cfg.synthesis.foreground_only:
+        foregrounds = [estimate_foreground(img) for img in normals]
+    else:
+        foregrounds = [np.ones(img.shape[:2], dtype=bool) for img in normals]
+    seen_images = [cache.image(s) for s in split.seen]
+    seen_masks = [cache.mask(s) for s in split.seen]
+    textures = make_texture_source(cfg.data.textures, seed=cfg.seed)
+    simulated = SimulatedAnomaly(
+        textures, cfg.data.image_size, beta_max=cfg.synthesis.beta_max,
+        min_scale=cfg.synthesis.perlin_min_scale, max_scale=cfg.synthesis.perlin_max_scale,
+        threshold=cfg.synthesis.perlin_threshold, texture_ops=cfg.synthesis.texture_ops,
+    )
+    return PreparedData(root, split, cache, normals, foregrounds, seen_images, seen_masks, simulated)
+
+
+def _validation_set(cfg: PRNConfig, data: PreparedData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Held-out normals, each also with one simulated anomaly: labels, images, masks.
+
+    It contains no real anomaly, so selecting on it cannot leak the test set.
+    """
+    images, masks, labels = [], [], []
+    for i, sample in enumerate(data.split.val):
+        img = data.cache.image(sample)
+        fg = estimate_foreground(img) if cfg.synthesis.foreground_only else None
+        rng = np.random.default_rng([cfg.seed, 7_919, i])
+        anomalous, mask = data.simulated(img, rng, foreground=fg)
+        images += [img, anomalous]
+        masks += [np.zeros(img.shape[:2], np.float32), mask.astype(np.float32)]
+        labels += [0, int(mask.any())]
+    return np.asarray(labels), np.stack(images) if images else np.zeros((0,)), np.stack(masks) if masks else np.zeros((0,))
+
+
+def _prototype_meta(cfg: PRNConfig, data: PreparedData) -> dict[str, Any]:
+    return {
+        "backbone": cfg.model.backbone,
+        "image_size": list(cfg.data.image_size),
+        "category": cfg.data.category,
+        "seed": cfg.seed,
+        "ratio": cfg.model.prototype_ratio,
+        "fingerprint": data.fingerprint,
+    }
+
+
+def fit_or_load_prototypes(
+    cfg: PRNConfig, data: PreparedData, backbone: torch.nn.Module, path: Path, device: torch.device,
+    progress: bool = True,
+) -> PrototypeBank:
+    """Reuse prototypes saved for exactly this data and backbone, otherwise run K-means."""
+    meta = _prototype_meta(cfg, data)
+    if path.exists():
+        return PrototypeBank.load(path, expect=meta)
+    batches = (
+        torch.from_numpy(np.stack(data.normals[i : i + cfg.train.batch_size])).permute(0, 3, 1, 2).to(device)
+        for i in range(0, len(data.normals), cfg.train.batch_size)
+    )
+    bank = fit_prototypes(backbone.to(device), batches, ratio=cfg.model.prototype_ratio, seed=cfg.seed,
+                          meta=meta, progress=progress)
+    bank.save(path)
+    return bank
+
+
+@dataclass
+class EvalResult:
+    """Test-set predictions and their metrics; maps are (N, H, W) probabilities."""
+
+    metrics: dict[str, float]
+    labels: np.ndarray
+    scores: np.ndarray
+    maps: np.ndarray
+    masks: np.ndarray
+    paths: list[str] = field(default_factory=list)
+
+
+@torch.no_grad()
+def predict(model: PRN, images: np.ndarray | torch.Tensor, device: torch.device | str = "cpu",
+            batch_size: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Anomaly maps (N, H, W) and image scores (N,) for (N, H, W, 3) float images in [0, 1]."""
+    model.eval()
+    device = torch.device(device)
+    tensor = torch.as_tensor(np.asarray(images, dtype=np.float32)).permute(0, 3, 1, 2)
+    maps, scores = [], []
+    for start in range(0, len(tensor), batch_size):
+        batch = tensor[start : start + batch_size].to(device)
+        with torch.autocast(device.type, enabled=device.type == "cuda"):
+            out = model(batch)
+        maps.append(out.anomaly_map[:, 0].float().cpu().numpy())
+        scores.append(out.score.float().cpu().numpy())
+    if not maps:
+        return np.zeros((0,), np.float32), np.zeros((0,), np.float32)
+    return np.concatenate(maps), np.concatenate(scores)
+
+
+def evaluate(model: PRN, samples: Sequence[Sample], cache: ImageCache, device: torch.device | str = "cpu",
+             batch_size: int = 8, progress: bool = True) -> EvalResult:
+    """Score ``samples`` in chunks (bounded memory) and compute every metric."""
+    labels = np.asarray([s.label for s in samples])
+    maps, scores, masks = [], [], []
+    chunk = max(batch_size, 32)
+    for start in tqdm(range(0, len(samples), chunk), desc="evaluate", disable=not progress, leave=False):
+        part = samples[start : start + chunk]
+        m, s = predict(model, np.stack([cache.image(x) for x in part]), device, batch_size)
+        maps.append(m)
+        scores.append(s)
+        masks.append(np.stack([cache.mask(x) for x in part]).astype(np.uint8))
+    maps_arr, scores_arr, masks_arr = np.concatenate(maps), np.concatenate(scores), np.concatenate(masks)
+    metrics = compute_metrics(labels, scores_arr, masks_arr, maps_arr)
+    return EvalResult(metrics, labels, scores_arr, maps_arr, masks_arr, [str(s.path) for s in samples])
+
+
+def _val_metrics(model: PRN, val: tuple[np.ndarray, np.ndarray, np.ndarray], device: torch.device) -> dict[str, float]:
+    labels, images, masks = val
+    if len(labels) == 0:
+        return {}
+    maps, scores = predict(model, images, device)
+    return compute_metrics(labels, scores, masks.astype(np.uint8), maps)
+
+
+def _selection_score(metrics: dict[str, float]) -> float:
+    keys = [k for k in ("image_auroc", "pixel_auroc", "pixel_ap", "au_pro") if not math.isnan(metrics.get(k, math.nan))]
+    return float(np.mean([metrics[k] for k in keys])) if keys else -math.inf
+
+
+def _save_atomic(obj: Any, path: Path) -> None:
+    """torch.save through a temporary file and os.replace: a kill never leaves half a checkpoint."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _lr_lambda(cfg: PRNConfig, total_steps: int):
+    if cfg.train.schedule == "constant":
+        return lambda step: 1.0
+    return lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
+
+
+@dataclass
+class TrainResult:
+    """A trained model with the data it saw and its per-epoch history."""
+
+    model: PRN
+    data: PreparedData
+    history: list[dict[str, Any]]
+    out_dir: Path
+    selected_epoch: int
+    config: PRNConfig
+
+
+def save_model(model: PRN, cfg: PRNConfig, path: Path, extra: dict[str, Any] | None = None) -> Path:
+    """A self-contained model file: config, prototypes and weights; loads with weights_only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _save_atomic({"format": "prn-model/1", "config": json.dumps(to_dict(cfg)), "prototypes": model.prototypes.to_state(),
+                  "state_dict": model.state_dict(), **(extra or {})}, path)
+    return path
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[PRN, PRNConfig]:
+    """Rebuild a model from :func:`save_model` output, with clear errors for wrong files."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist; train first with `prn train`")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for corrupt or foreign files
+        raise ValueError(f"checkpoint {path} could not be read as a PRN model file: {err}") from err
+    if not isinstance(payload, dict) or payload.get("format") != "prn-model/1":
+        raise ValueError(f"{path} is not a PRN model file (expected format 'prn-model/1')")
+    cfg = from_dict(json.loads(payload["config"]))
+    bank = PrototypeBank.from_state(payload["prototypes"])
+    model = build_prn(cfg.model, cfg.data.image_size, prototypes=bank, backbone=build_backbone(cfg.model.backbone, "random"))
+    missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
+    if missing or unexpected:
+        raise ValueError(
+            f"checkpoint {path} does not match the model its config describes: "
+            f"missing {list(missing)[:5]}, unexpected {list(unexpected)[:5]}"
+        )
+    return model.to(device).eval(), cfg
+
+
+def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
+        data: PreparedData | None = None) -> TrainResult:
+    """Train one category; see the module docstring for the protocol and the checkpoints."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(cfg.train.device)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    data = data or prepare_data(cfg, progress)
+    if len(data.normals) < 2:
+        raise ValueError(f"only {len(data.normals)} normal training images; PRN needs at least 2")
+
+    backbone = build_backbone(cfg.model.backbone, cfg.model.weights)
+    bank = fit_or_load_prototypes(cfg, data, backbone, out_dir / PROTOTYPES, device, progress)
+    torch.manual_seed(cfg.seed)
+    model = build_prn(cfg.model, cfg.data.image_size, prototypes=bank, backbone=backbone).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+
+    extended = ExtendedAnomaly(data.seen_images, data.seen_masks) if data.seen_images else None
+    epoch_size = cfg.train.epoch_size or round(
+        len(data.normals) * (cfg.synthesis.normal_weight + cfg.synthesis.seen_weight + cfg.synthesis.simulated_weight)
+        / max(cfg.synthesis.normal_weight, 1e-6)
+    )
+    forbidden = {str(s.path) for s in data.split.test} | {str(s.path) for s in data.split.val}
+    mix = AnomalyMix(
+        data.normals, data.foregrounds, data.seen_images, data.seen_masks, data.simulated, extended,
+        cfg.synthesis, epoch_size=epoch_size, batch_size=cfg.train.batch_size, seed=cfg.seed,
+        train_paths=[str(s.path) for s in data.split.train + data.split.seen], forbidden_paths=forbidden,
+    )
+    loader = DataLoader(mix, batch_size=cfg.train.batch_size, shuffle=False, drop_last=True,
+                        num_workers=cfg.train.num_workers, persistent_workers=False,
+                        pin_memory=device.type == "cuda")
+    steps_per_epoch = len(loader)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg, cfg.train.epochs * steps_per_epoch))
+    use_amp = cfg.train.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+    ckpt_path = out_dir / CHECKPOINT
+    if resume and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if state["config"] != json.dumps(to_dict(cfg)):
+            raise ValueError(f"cannot resume from {ckpt_path}: it was written with a different config; "
+                             "use a new --out folder or the same flags")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["torch_rng"])
+        history = json.loads(state["history"])
+        start_epoch = int(state["epoch"])
+
+    val = _validation_set(cfg, data)
+    test_samples = data.split.test
+    for epoch in range(start_epoch, cfg.train.epochs):
+        mix.set_epoch(epoch)
+        model.train()
+        t0 = time.perf_counter()
+        sums = {"loss": 0.0, "smooth_l1": 0.0, "focal": 0.0}
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.train.epochs}", disable=not progress, leave=False)
+        for batch in bar:
+            images = batch["image"].to(device, non_blocking=True)
+            masks = batch["mask"].to(device, non_blocking=True)
+            if device.type == "cuda":
+                images = images.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, enabled=use_amp):
+                logits = model(images)
+            loss, parts = prn_loss(logits, masks, focal_weight=cfg.train.loss_focal_weight)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            sums["loss"] += float(loss)
+            for key, value in parts.items():
+                sums[key] += float(value)
+            bar.set_postfix(loss=f"{float(loss):.4f}")
+        seconds = time.perf_counter() - t0
+        row: dict[str, Any] = {
+            "epoch": epoch + 1,
+            **{k: v / steps_per_epoch for k, v in sums.items()},
+            "lr": scheduler.get_last_lr()[0],
+            "seconds": seconds,
+            "samples_per_s": steps_per_epoch * cfg.train.batch_size / seconds,
+        }
+        row["val"] = _val_metrics(model, val, device)
+        if cfg.train.monitor_test or cfg.data.leaky:
+            row["test"] = evaluate(model, test_samples, data.cache, device, cfg.train.batch_size, progress=False).metrics
+        history.append(row)
+        if _is_best(cfg, history):
+            _save_atomic({"model": model.state_dict(), "epoch": epoch + 1}, out_dir / BEST)
+        _save_atomic({
+            "config": json.dumps(to_dict(cfg)), "epoch": epoch + 1, "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state(),
+            "history": json.dumps(history),
+        }, ckpt_path)
+        _write_log(out_dir / LOG, history)
+
+    selected = len(history)
+    if cfg.train.selection == "val" or cfg.data.leaky:
+        best = torch.load(out_dir / BEST, map_location="cpu", weights_only=True)
+        model.load_state_dict(best["model"])
+        selected = int(best["epoch"])
+    save_model(model, cfg, out_dir / MODEL, {"selected_epoch": selected})
+    return TrainResult(model.eval(), data, history, out_dir, selected, cfg)
+
+
+def _is_best(cfg: PRNConfig, history: list[dict[str, Any]]) -> bool:
+    """Selection key: test metrics only in leaky mode, else the validation split."""
+    key = "test" if cfg.data.leaky else "val"
+    scores = [_selection_score(row.get(key, {})) for row in history]
+    return scores[-1] >= max(scores)
+
+
+def _write_log(path: Path, history: Iterable[dict[str, Any]]) -> None:
+    """Rewrite the JSON-lines log from the history, so a resumed run never duplicates epochs."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(row) + "\n" for row in history))
+    os.replace(tmp, path)
+
+
+def run(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
+        command: str | None = None) -> tuple[TrainResult, EvalResult, dict[str, Any]]:
+    """Train, evaluate on the (leak-free) test split and write ``result.json`` with provenance."""
+    started = time.time()
+    trained = fit(cfg, out_dir, resume=resume, progress=progress)
+    device = next(trained.model.parameters()).device
+    ev = evaluate(trained.model, trained.data.split.test, trained.data.cache, device, cfg.train.batch_size, progress)
+    result = {
+        "command": command,
+        "profile": cfg.profile,
+        "category": cfg.data.category,
+        "data_root": str(trained.data.root),
+        "config": to_dict(cfg),
+        "git_commit": git_commit(),
+        "hardware": hardware(),
+        "seed": cfg.seed,
+        "protocol": "leaky" if cfg.data.leaky else "honest",
+        "selection": "test (leaky)" if cfg.data.leaky else cfg.train.selection,
+        "selected_epoch": trained.selected_epoch,
+        "split": trained.data.split.to_dict(),
+        "history": trained.history,
+        "train_seconds": sum(r["seconds"] for r in trained.history),
+        "wall_seconds": time.time() - started,
+        "metrics": ev.metrics,
+        "test_counts": {"normal": int((ev.labels == 0).sum()), "anomalous": int((ev.labels == 1).sum())},
+    }
+    write_json_atomic(Path(out_dir) / RESULT, result)
+    return trained, ev, result
+
+
+def load_or_train(cfg: PRNConfig, out_dir: str | Path, progress: bool = True) -> tuple[PRN, dict[str, Any]]:
+    """For the book: reuse a finished run in ``out_dir`` when its config matches, else train it."""
+    out_dir = Path(out_dir)
+    result_path = out_dir / RESULT
+    if result_path.exists() and (out_dir / MODEL).exists():
+        result = json.loads(result_path.read_text())
+        if result.get("config") == json.loads(json.dumps(to_dict(cfg))):
+            model, _ = load_model(out_dir / MODEL)
+            return model, result
+    trained, _, result = run(cfg, out_dir, progress=progress)
+    return trained.model, result
