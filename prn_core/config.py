@@ -70,6 +70,7 @@ class DataConfig:
 
     root: str | None = None  # dataset root holding <category>/train|test|ground_truth; None = demo data
     category: str = "bottle"
+    format: str = "mvtec"  # dataset layout adapter: mvtec, btad, kolektorsdd2, dagm, folder
     image_size: tuple[int, int] = (256, 256)
     num_seen: int = 10  # real anomalies moved from test into training
     leaky: bool = False  # unofficial protocol: seen anomalies stay in test (chapter 7 only)
@@ -196,7 +197,7 @@ class PRNConfig:
 PROFILES: dict[str, PRNConfig] = {
     "ci": PRNConfig(
         profile="ci",
-        data=DataConfig(image_size=(128, 128), num_seen=4),
+        data=DataConfig(category="demo_washer", image_size=(128, 128), num_seen=4),
         model=ModelConfig(
             fusion_channels=(32, 64, 96),
             attention_patch_sizes=(2, 4),

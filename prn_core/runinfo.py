@@ -13,12 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["git_commit", "hardware", "write_json_atomic", "cache_dir"]
-
-
-def cache_dir() -> Path:
-    """Where generated data, foreground masks and downloads live (``PRN_CACHE`` overrides)."""
-    return Path(os.environ.get("PRN_CACHE", Path.home() / ".cache" / "prn")).expanduser()
+__all__ = ["git_commit", "hardware", "write_json_atomic"]
 
 
 def git_commit(cwd: str | Path | None = None) -> str:

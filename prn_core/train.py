@@ -44,7 +44,7 @@ from .data import (
 from .losses import prn_loss
 from .metrics import compute_metrics
 from .models import PRN, PrototypeBank, build_backbone, build_prn, fit_prototypes
-from .runinfo import cache_dir, git_commit, hardware, write_json_atomic
+from .runinfo import git_commit, hardware, write_json_atomic
 from .synthesis import AnomalyMix, ExtendedAnomaly, SimulatedAnomaly
 
 __all__ = [
@@ -87,7 +87,7 @@ def resolve_device(name: str) -> torch.device:
 def resolve_data_root(cfg: PRNConfig) -> Path:
     """The configured dataset root, or the embedded demo data when none is given."""
     if cfg.data.root is None:
-        return make_demo_dataset(cache_dir() / "demo", seed=0)
+        return make_demo_dataset()
     root = Path(cfg.data.root).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(
