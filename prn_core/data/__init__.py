@@ -1,10 +1,15 @@
-"""Data layer: MVTec AD layout and few-shot split, foregrounds, textures, demo data, download.
+"""Data layer: MVTec AD layout and few-shot split, other dataset formats (BTAD, KolektorSDD2,
+DAGM, plain folders/CSV), foregrounds, textures, demo data, download.
 
 Data knows no model: everything here returns numpy arrays, file lists, or plain torch tensors.
 """
+from prn_core.data.btad import BTAD_CATEGORIES, BTADFormat, download_btad
+from prn_core.data.dagm import DAGM_CATEGORIES, DAGMFormat, download_dagm
 from prn_core.data.demo import DEMO_CATEGORIES, DEMO_DEFECTS, make_demo_dataset, render_demo_image
 from prn_core.data.download import MVTEC_URLS, DownloadError, download_and_extract, download_mvtec
+from prn_core.data.folder import FolderFormat
 from prn_core.data.foreground import cached_foreground, estimate_foreground
+from prn_core.data.formats import DATASET_FORMATS, DatasetFormat, MVTecFormat, get_format, register_format
 from prn_core.data.images import (
     IMAGE_EXTENSIONS,
     ImageReadError,
@@ -14,6 +19,7 @@ from prn_core.data.images import (
     read_image,
     read_mask,
 )
+from prn_core.data.kolektor import KSDD2_CATEGORY, KolektorSDD2Format, download_kolektorsdd2
 from prn_core.data.mvtec import (
     CATEGORIES,
     OBJECT_CATEGORIES,
@@ -67,4 +73,19 @@ __all__ = [
     "render_demo_image",
     "download_and_extract",
     "download_mvtec",
+    "DatasetFormat",
+    "DATASET_FORMATS",
+    "register_format",
+    "get_format",
+    "MVTecFormat",
+    "BTADFormat",
+    "KolektorSDD2Format",
+    "DAGMFormat",
+    "FolderFormat",
+    "BTAD_CATEGORIES",
+    "DAGM_CATEGORIES",
+    "KSDD2_CATEGORY",
+    "download_btad",
+    "download_kolektorsdd2",
+    "download_dagm",
 ]

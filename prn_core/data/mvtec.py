@@ -47,6 +47,8 @@ __all__ = [
     "DatasetLayoutError",
     "Sample",
     "category_dir",
+    "list_categories",
+    "check_sample",
     "list_samples",
     "ImageCache",
     "FewShotSplit",
@@ -79,6 +81,14 @@ class Sample:
     split: str
 
 
+def list_categories(root: str | Path) -> list[str]:
+    """Sorted names of the folders under ``root`` that hold a ``train/`` or ``test/`` folder."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "train").is_dir() or (p / "test").is_dir())
+
+
 def category_dir(root: str | Path, category: str) -> Path:
     """``root/category``, or an error that lists the categories that *are* under ``root``."""
     root = Path(root).expanduser()
@@ -90,7 +100,7 @@ def category_dir(root: str | Path, category: str) -> Path:
         )
     path = root / category
     if not path.is_dir():
-        found = sorted(p.name for p in root.iterdir() if (p / "train").is_dir() or (p / "test").is_dir())
+        found = list_categories(root)
         hint = " Download it with prn_core.data.download_mvtec." if category in CATEGORIES else ""
         raise DatasetLayoutError(
             f"category {category!r} not found: {path} is not a folder. Categories under {root}: "
@@ -123,6 +133,20 @@ def _check_pair(image: Path, mask: Path) -> None:
         )
 
 
+def check_sample(sample: Sample) -> Sample:
+    """Cheap checks of a sample's files (end marker, header, mask size); returns the sample.
+
+    Every dataset format runs this at listing time, so a broken file fails with its path there.
+    """
+    check_complete(sample.path)
+    if sample.mask_path is None:
+        image_size_of(sample.path)
+    else:
+        check_complete(sample.mask_path)
+        _check_pair(sample.path, sample.mask_path)
+    return sample
+
+
 def list_samples(root: str | Path, category: str, split: str) -> list[Sample]:
     """List a split of a category, sorted by defect type then file name.
 
@@ -147,15 +171,8 @@ def list_samples(root: str | Path, category: str, split: str) -> list[Sample]:
     for folder in folders:
         defect = folder.name
         for image in _images_in(folder):
-            check_complete(image)
-            mask = None
-            if defect != GOOD:
-                mask = _mask_for(cat / "ground_truth" / defect, image)
-                check_complete(mask)
-                _check_pair(image, mask)
-            else:
-                image_size_of(image)
-            samples.append(Sample(image, int(defect != GOOD), defect, mask, split))
+            mask = _mask_for(cat / "ground_truth" / defect, image) if defect != GOOD else None
+            samples.append(check_sample(Sample(image, int(defect != GOOD), defect, mask, split)))
     if not samples:
         raise DatasetLayoutError(
             f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {split_dir} for category {category!r}"
@@ -222,15 +239,26 @@ class FewShotSplit:
     root: Path | None = None
     num_seen: int = 0
     val_fraction: float = 0.0
+    format: str = "mvtec"
 
     def _rel(self, samples: list[Sample]) -> list[str]:
-        base = self.root / self.category if self.root is not None else None
-        return [s.path.relative_to(base).as_posix() if base else str(s.path) for s in samples]
+        """Paths relative to ``root/category``, else to ``root``, else absolute (a CSV may list
+        files anywhere)."""
+        bases = [self.root / self.category, self.root] if self.root is not None else []
+        out = []
+        for s in samples:
+            base = next((b for b in bases if s.path.is_relative_to(b)), None)
+            out.append(s.path.relative_to(base).as_posix() if base else str(s.path))
+        return out
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready record: settings, counts and the relative file list of every part."""
+        """JSON-ready record: settings, counts and the relative file list of every part.
+
+        ``format`` is recorded only when it is not ``"mvtec"``, so MVTec records and
+        fingerprints are the same as before the other formats existed.
+        """
         parts = {name: getattr(self, name) for name in ("train", "val", "seen", "test")}
-        return {
+        record = {
             "root": str(self.root) if self.root is not None else None,
             "category": self.category,
             "seed": self.seed,
@@ -244,6 +272,7 @@ class FewShotSplit:
             },
             "files": {k: self._rel(v) for k, v in parts.items()},
         }
+        return record if self.format == "mvtec" else record | {"format": self.format}
 
     def fingerprint(self) -> str:
         """Short sha256 of the file lists and settings: equal splits give equal fingerprints."""
@@ -274,6 +303,7 @@ def few_shot_split(
     seed: int = 0,
     leaky: bool = False,
     val_fraction: float = 0.1,
+    format: str = "mvtec",
 ) -> FewShotSplit:
     """Split a category for the few-shot protocol, deterministically from ``seed``.
 
@@ -287,13 +317,20 @@ def few_shot_split(
     drawn as seen anomalies: pasting an empty region would teach the model nothing and the
     "extended" copies would be normal images labelled anomalous. The val and seen draws use
     independent streams of the seed, so changing ``num_seen`` leaves ``val`` unchanged.
+
+    ``format`` names the folder layout (see :mod:`prn_core.data.formats`: ``mvtec``, ``btad``,
+    ``kolektorsdd2``, ``dagm``, ``folder``). Defective images without a mask (allowed by the
+    ``folder`` format) are test-only, like those with an empty mask.
     """
+    from prn_core.data.formats import get_format  # formats imports this module
+
+    lister = get_format(format).list_samples
     if num_seen < 0:
         raise ValueError(f"num_seen must be >= 0, got {num_seen}")
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    train_all = list_samples(root, category, "train")
-    test_all = list_samples(root, category, "test")
+    train_all = lister(root, category, "train")
+    test_all = lister(root, category, "test")
     val_rng, seen_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
 
     n_val = round(val_fraction * len(train_all))
@@ -304,7 +341,7 @@ def few_shot_split(
     train = [s for i, s in enumerate(train_all) if i not in val_idx]
     val = [s for i, s in enumerate(train_all) if i in val_idx]
 
-    eligible = [s for s in test_all if s.label == 1 and read_mask(s.mask_path).any()]
+    eligible = [s for s in test_all if s.label == 1 and s.mask_path is not None and read_mask(s.mask_path).any()]
     if num_seen > len(eligible):
         raise ValueError(
             f"num_seen={num_seen} but category {category!r} has only {len(eligible)} defective test "
@@ -315,7 +352,7 @@ def few_shot_split(
     test = test_all if leaky else [s for s in test_all if s.path not in seen_paths]
     return FewShotSplit(
         train=train, val=val, seen=seen, test=test, seed=seed, leaky=leaky, category=category,
-        root=Path(root).expanduser(), num_seen=num_seen, val_fraction=val_fraction,
+        root=Path(root).expanduser(), num_seen=num_seen, val_fraction=val_fraction, format=format,
     )  # fmt: skip
 
 
