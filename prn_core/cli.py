@@ -26,6 +26,8 @@ def _add_config_flags(p: argparse.ArgumentParser, default_profile: str | None = 
     g.add_argument("--epochs", type=int)
     g.add_argument("--backbone", help="registered backbone name (see `prn backbones`)")
     g.add_argument("--textures", help="texture folder for simulated anomalies, or 'dtd'")
+    g.add_argument("--format", help="dataset layout: mvtec (default), btad, kolektorsdd2, dagm, folder")
+    g.add_argument("--keep-aspect", action="store_true", help="pad to --image-size instead of squashing")
     g.add_argument("--device", help="auto | cpu | cuda")
     g.add_argument("--leaky", action="store_true", help="unofficial protocol (seen anomalies stay in test); comparison only")
     g.add_argument("--force", action="store_true", help="run the full profile without a GPU")
@@ -41,12 +43,15 @@ def config_from_args(args: argparse.Namespace):
     changes: dict[str, Any] = {}
     for flag, key in (("data_root", "data.root"), ("category", "data.category"), ("seed", "seed"),
                       ("image_size", "data.image_size"), ("epochs", "train.epochs"),
-                      ("backbone", "model.backbone"), ("textures", "data.textures"), ("device", "train.device")):
+                      ("backbone", "model.backbone"), ("textures", "data.textures"), ("device", "train.device"),
+                      ("format", "data.format")):
         value = getattr(args, flag, None)
         if value is not None:
             changes[key] = value
     if getattr(args, "leaky", False):
         changes["data.leaky"] = True
+    if getattr(args, "keep_aspect", False):
+        changes["data.keep_aspect"] = True
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:
@@ -114,8 +119,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.category:
         cfg = override(cfg, **{"data.category": args.category})
     split = few_shot_split(resolve_data_root(cfg), cfg.data.category, num_seen=cfg.data.num_seen,
-                           seed=cfg.seed, leaky=cfg.data.leaky, val_fraction=cfg.data.val_fraction)
-    ev = evaluate(model, split.test, ImageCache(cfg.data.image_size))
+                           seed=cfg.seed, leaky=cfg.data.leaky, val_fraction=cfg.data.val_fraction,
+                           format=cfg.data.format)
+    ev = evaluate(model, split.test, ImageCache(cfg.data.image_size, keep_aspect=cfg.data.keep_aspect))
     print(json.dumps(ev.metrics, indent=2))
     if args.out:
         write_json_atomic(args.out, {"checkpoint": str(args.checkpoint), "metrics": ev.metrics})
@@ -146,17 +152,21 @@ def _cmd_prototypes(args: argparse.Namespace) -> int:
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
-    from .data import CATEGORIES, download_mvtec, list_samples
+    from .data import CATEGORIES, download_mvtec, get_format
 
     if args.action == "download":
         cats = CATEGORIES if args.categories == ["all"] else tuple(args.categories)
         root = download_mvtec(Path(args.cache_dir), cats)
         print(f"[prn data] MVTec AD categories {', '.join(cats)} ready in {root}")
         return 0
+    if not args.data_root:
+        raise ValueError("prn data check needs --data-root (the folder that holds the categories)")
     root = Path(args.data_root)
-    for category in args.categories:
-        train = list_samples(root, category, "train")
-        test = list_samples(root, category, "test")
+    fmt = get_format(args.format)
+    categories = fmt.categories(root) if args.categories == ["all"] else args.categories
+    for category in categories:
+        train = fmt.list_samples(root, category, "train")
+        test = fmt.list_samples(root, category, "test")
         bad = sum(s.label for s in test)
         print(f"[prn data] {category}: {len(train)} train, {len(test) - bad} good + {bad} defective test: layout OK")
     return 0
@@ -204,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--categories", nargs="+", default=["all"], help="category names or 'all'")
     p.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "prn" / "mvtec"))
     p.add_argument("--data-root", help="for check: the dataset root")
+    p.add_argument("--format", default="mvtec", help="dataset layout for check: mvtec, btad, kolektorsdd2, dagm, folder")
     p.set_defaults(func=_cmd_data)
 
     p = sub.add_parser("prototypes", help="fit multi-scale prototypes for a category and save them")
