@@ -16,7 +16,6 @@ sample is a pure function of ``(seed, epoch, index)``, no data-loader state need
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -36,6 +35,7 @@ from .data import (
     FewShotSplit,
     ImageCache,
     Sample,
+    cached_foreground,
     estimate_foreground,
     few_shot_split,
     make_demo_dataset,
@@ -110,37 +110,27 @@ class PreparedData:
     seen_masks: list[np.ndarray]
     simulated: SimulatedAnomaly
 
-    @property
-    def fingerprint(self) -> str:
-        """Identifies the training images, so prototypes cannot be reused on other data."""
-        digest = hashlib.sha256()
-        for s in sorted(self.split.train, key=lambda s: str(s.path)):
-            digest.update(str(Path(s.path).relative_to(self.root)).encode())
-            digest.update(str(Path(s.path).stat().st_size).encode())
-        return digest.hexdigest()[:16]
-
 
 def prepare_data(cfg: PRNConfig, progress: bool = True) -> PreparedData:
     """Split the category, decode every training image once, and build the anomaly sources."""
     root = resolve_data_root(cfg)
     split = few_shot_split(
         root, cfg.data.category, num_seen=cfg.data.num_seen, seed=cfg.seed,
-        leaky=cfg.data.leaky, val_fraction=cfg.data.val_fraction,
+        leaky=cfg.data.leaky, val_fraction=cfg.data.val_fraction, format=cfg.data.format,
     )
-    cache = ImageCache(cfg.data.image_size)
-    normals = [cache.image(s) for s in tqdm(split.train, desc="decode train", disable=not progress)]
+    size, keep = cfg.data.image_size, cfg.data.keep_aspect
+    cache = ImageCache(size, keep_aspect=keep)
+    normals = [cache.image(s) for s in tqdm(split.train, desc="decode train", disable=not progress, leave=False)]
     if cfg.synthesis.foreground_only:
-        foregrounds = [estimate_foreground(img) for img in normals]
+        foregrounds = [cached_foreground(s.path, size, keep_aspect=keep) for s in split.train]
     else:
-        foregrounds = [np.ones(img.shape[:2], dtype=bool) for img in normals]
+        foregrounds = [np.ones(size, dtype=bool) for _ in split.train]
+    if keep:  # never paste or simulate anomalies into the padding
+        foregrounds = [fg & cache.valid(s) for fg, s in zip(foregrounds, split.train)]
     seen_images = [cache.image(s) for s in split.seen]
     seen_masks = [cache.mask(s) for s in split.seen]
     textures = make_texture_source(cfg.data.textures, seed=cfg.seed)
-    simulated = SimulatedAnomaly(
-        textures, cfg.data.image_size, beta_max=cfg.synthesis.beta_max,
-        min_scale=cfg.synthesis.perlin_min_scale, max_scale=cfg.synthesis.perlin_max_scale,
-        threshold=cfg.synthesis.perlin_threshold, texture_ops=cfg.synthesis.texture_ops,
-    )
+    simulated = SimulatedAnomaly.from_config(textures, size, cfg.synthesis)
     return PreparedData(root, split, cache, normals, foregrounds, seen_images, seen_masks, simulated)
 
 
@@ -168,7 +158,7 @@ def _prototype_meta(cfg: PRNConfig, data: PreparedData) -> dict[str, Any]:
         "category": cfg.data.category,
         "seed": cfg.seed,
         "ratio": cfg.model.prototype_ratio,
-        "fingerprint": data.fingerprint,
+        "fingerprint": data.split.fingerprint(),
     }
 
 
@@ -223,9 +213,9 @@ def predict(model: PRN, images: np.ndarray | torch.Tensor, device: torch.device 
 
 def evaluate(model: PRN, samples: Sequence[Sample], cache: ImageCache, device: torch.device | str = "cpu",
              batch_size: int = 8, progress: bool = True) -> EvalResult:
-    """Score ``samples`` in chunks (bounded memory) and compute every metric."""
+    """Score ``samples`` in chunks and compute every metric; padding (keep_aspect) is excluded."""
     labels = np.asarray([s.label for s in samples])
-    maps, scores, masks = [], [], []
+    maps, scores, masks, valid = [], [], [], []
     chunk = max(batch_size, 32)
     for start in tqdm(range(0, len(samples), chunk), desc="evaluate", disable=not progress, leave=False):
         part = samples[start : start + chunk]
@@ -233,8 +223,10 @@ def evaluate(model: PRN, samples: Sequence[Sample], cache: ImageCache, device: t
         maps.append(m)
         scores.append(s)
         masks.append(np.stack([cache.mask(x) for x in part]).astype(np.uint8))
+        valid.append(np.stack([cache.valid(x) for x in part]))
     maps_arr, scores_arr, masks_arr = np.concatenate(maps), np.concatenate(scores), np.concatenate(masks)
-    metrics = compute_metrics(labels, scores_arr, masks_arr, maps_arr)
+    valid_arr = np.concatenate(valid)
+    metrics = compute_metrics(labels, scores_arr, masks_arr, maps_arr, valid=None if valid_arr.all() else valid_arr)
     return EvalResult(metrics, labels, scores_arr, maps_arr, masks_arr, [str(s.path) for s in samples])
 
 
@@ -336,11 +328,13 @@ def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
         len(data.normals) * (cfg.synthesis.normal_weight + cfg.synthesis.seen_weight + cfg.synthesis.simulated_weight)
         / max(cfg.synthesis.normal_weight, 1e-6)
     )
-    forbidden = {str(s.path) for s in data.split.test} | {str(s.path) for s in data.split.val}
+    # Leaky mode leaves the seen anomalies in test on purpose; everything else in test is off limits.
+    forbidden = [s for s in data.split.test if s not in set(data.split.seen)] + data.split.val
     mix = AnomalyMix(
-        data.normals, data.foregrounds, data.seen_images, data.seen_masks, data.simulated, extended,
-        cfg.synthesis, epoch_size=epoch_size, batch_size=cfg.train.batch_size, seed=cfg.seed,
-        train_paths=[str(s.path) for s in data.split.train + data.split.seen], forbidden_paths=forbidden,
+        data.normals, data.simulated, foregrounds=data.foregrounds, seen_images=data.seen_images,
+        seen_masks=data.seen_masks, extended=extended, config=cfg.synthesis, epoch_size=epoch_size,
+        batch_size=cfg.train.batch_size, seed=cfg.seed,
+        train_paths=data.split.train + data.split.seen, forbidden_paths=forbidden,
     )
     loader = DataLoader(mix, batch_size=cfg.train.batch_size, shuffle=False, drop_last=True,
                         num_workers=cfg.train.num_workers, persistent_workers=False,
@@ -389,10 +383,10 @@ def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
-            sums["loss"] += float(loss)
+            sums["loss"] += loss.item()
             for key, value in parts.items():
-                sums[key] += float(value)
-            bar.set_postfix(loss=f"{float(loss):.4f}")
+                sums[key] += float(value.detach())
+            bar.set_postfix(loss=f"{loss.item():.4f}")
         seconds = time.perf_counter() - t0
         row: dict[str, Any] = {
             "epoch": epoch + 1,

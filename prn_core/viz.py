@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from prn_core.synthesis.mix import KINDS
 
-__all__ = ["show_anomalies", "anomaly_gallery", "overlay_mask"]
+__all__ = ["show_anomalies", "anomaly_gallery", "overlay_mask", "plot_history", "show_predictions", "plot_curves"]
 
 _ROWS = ("image", "mask", "overlay")
 _OVERLAY_COLOUR = np.array([1.0, 0.15, 0.1], np.float32)  # red tint for anomalous pixels
@@ -153,3 +153,65 @@ def _collect(source: Any, per_kind: int, kinds: Sequence[str] | None, seed: int)
             image, mask, _ = source.sample(index)
             found[kind].append((image, mask))
     return {k: v for k, v in found.items() if v}
+
+
+def plot_history(history: Sequence[dict], keys: Sequence[str] = ("image_auroc", "pixel_ap", "au_pro")) -> Figure:
+    """Training loss and the per-epoch validation (and, if logged, test) metrics of a run."""
+    epochs = [row["epoch"] for row in history]
+    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 3.4))
+    for key in ("loss", "smooth_l1", "focal"):
+        ax_loss.plot(epochs, [row[key] for row in history], marker="o", label=key)
+    ax_loss.set(xlabel="epoch", ylabel="training loss", title="loss")
+    ax_loss.legend()
+    for split, style in (("val", "-"), ("test", "--")):
+        for key in keys:
+            values = [row.get(split, {}).get(key) for row in history]
+            if any(v is not None for v in values):
+                ax_metric.plot(epochs, [np.nan if v is None else v for v in values], style, marker="o",
+                               label=f"{split} {key}")
+    ax_metric.set(xlabel="epoch", ylabel="metric", title="validation (solid) / test monitor (dashed)")
+    ax_metric.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def show_predictions(images: np.ndarray, masks: np.ndarray, maps: np.ndarray, scores: np.ndarray,
+                     labels: np.ndarray | None = None) -> Figure:
+    """Rows of image / ground truth / anomaly map for (N, H, W, 3) images and (N, H, W) maps."""
+    n = len(images)
+    fig, axes = plt.subplots(3, n, figsize=(1.8 * n, 5.6), squeeze=False)
+    for i in range(n):
+        title = f"score {scores[i]:.2f}" + ("" if labels is None else f"\n{'defect' if labels[i] else 'good'}")
+        axes[0, i].imshow(images[i])
+        axes[0, i].set_title(title, fontsize=8)
+        axes[1, i].imshow(masks[i], cmap="gray", vmin=0, vmax=1)
+        axes[2, i].imshow(images[i])
+        axes[2, i].imshow(maps[i], cmap="jet", alpha=0.5, vmin=0, vmax=1)
+    for ax, name in zip(axes[:, 0], ("image", "ground truth", "anomaly map")):
+        ax.set_ylabel(name)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(labels: np.ndarray, scores: np.ndarray, masks: np.ndarray, maps: np.ndarray,
+                fpr_limit: float = 0.3) -> Figure:
+    """Image ROC, pixel ROC and the PRO curve up to ``fpr_limit``."""
+    from . import metrics
+
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+    fpr, tpr = metrics.roc_curve(labels, scores)[:2]
+    axes[0].plot(fpr, tpr)
+    axes[0].set(title=f"image ROC (AUROC {metrics.image_auroc(labels, scores):.3f})", xlabel="FPR", ylabel="TPR")
+    fpr, tpr = metrics.roc_curve(masks.ravel(), maps.ravel())[:2]
+    axes[1].plot(fpr, tpr)
+    axes[1].set(title=f"pixel ROC (AUROC {metrics.pixel_auroc(masks, maps):.3f})", xlabel="FPR", ylabel="TPR")
+    fpr, pro = metrics.pro_curve(masks, maps)[:2]
+    keep = fpr <= fpr_limit
+    axes[2].plot(fpr[keep], pro[keep])
+    axes[2].set(title=f"PRO (AU-PRO {metrics.au_pro(masks, maps, fpr_limit):.3f})", xlabel="FPR", ylabel="PRO",
+                xlim=(0, fpr_limit))
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,47 @@
+"""prn_core: Prototypical Residual Networks (Zhang et al., CVPR 2023) as a tested package.
+
+The book and the CLI import from here. Data flows one way:
+data -> synthesis -> models -> train -> metrics / viz -> cli / book.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .config import (
+    DataConfig,
+    ModelConfig,
+    PRNConfig,
+    SynthesisConfig,
+    TrainConfig,
+    get_profile,
+    override,
+)
+from .data import (
+    CATEGORIES,
+    DEMO_CATEGORIES,
+    ImageCache,
+    few_shot_split,
+    list_samples,
+    load_image,
+    load_mask,
+    make_demo_dataset,
+    make_texture_source,
+)
+from .losses import prn_loss
+from .metrics import compute_metrics
+from .models import PRN, PrototypeBank, build_backbone, build_prn, fit_prototypes
+from .notebook import Chapter, setup_chapter
+from .synthesis import AnomalyMix, ExtendedAnomaly, SimulatedAnomaly, perlin_mask
+from .train import evaluate, fit, load_model, load_or_train, predict, prepare_data, run
+
+__all__ = [
+    "__version__",
+    "DataConfig", "ModelConfig", "PRNConfig", "SynthesisConfig", "TrainConfig", "get_profile", "override",
+    "CATEGORIES", "DEMO_CATEGORIES", "ImageCache", "few_shot_split", "list_samples", "load_image", "load_mask",
+    "make_demo_dataset", "make_texture_source",
+    "AnomalyMix", "ExtendedAnomaly", "SimulatedAnomaly", "perlin_mask",
+    "PRN", "PrototypeBank", "build_backbone", "build_prn", "fit_prototypes", "prn_loss",
+    "compute_metrics",
+    "Chapter", "setup_chapter",
+    "evaluate", "fit", "load_model", "load_or_train", "predict", "prepare_data", "run",
+]
