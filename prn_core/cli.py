@@ -156,7 +156,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
     if args.action == "download":
         cats = CATEGORIES if args.categories == ["all"] else tuple(args.categories)
-        root = download_mvtec(Path(args.cache_dir), cats)
+        root = download_mvtec(Path(args.cache_dir) if args.cache_dir else None, cats)
         print(f"[prn data] MVTec AD categories {', '.join(cats)} ready in {root}")
         return 0
     if not args.data_root:
@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="download MVTec AD or check a dataset's layout")
     p.add_argument("action", choices=["download", "check"])
     p.add_argument("--categories", nargs="+", default=["all"], help="category names or 'all'")
-    p.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "prn" / "mvtec"))
+    p.add_argument("--cache-dir", help="download folder (default: the package cache, where the chapters look)")
     p.add_argument("--data-root", help="for check: the dataset root")
     p.add_argument("--format", default="mvtec", help="dataset layout for check: mvtec, btad, kolektorsdd2, dagm, folder")
     p.set_defaults(func=_cmd_data)

@@ -54,6 +54,7 @@ __all__ = [
     "resolve_device",
     "resolve_data_root",
     "prepare_data",
+    "build_training_mix",
     "fit",
     "evaluate",
     "predict",
@@ -132,6 +133,21 @@ def prepare_data(cfg: PRNConfig, progress: bool = True) -> PreparedData:
     textures = make_texture_source(cfg.data.textures, seed=cfg.seed)
     simulated = SimulatedAnomaly.from_config(textures, size, cfg.synthesis)
     return PreparedData(root, split, cache, normals, foregrounds, seen_images, seen_masks, simulated)
+
+
+def build_training_mix(cfg: PRNConfig, data: PreparedData) -> AnomalyMix:
+    """The epoch dataset of DESIGN section 3, with the no-test-image-in-training check."""
+    extended = ExtendedAnomaly(data.seen_images, data.seen_masks) if data.seen_images else None
+    weights = cfg.synthesis.normal_weight + cfg.synthesis.seen_weight + cfg.synthesis.simulated_weight
+    epoch_size = cfg.train.epoch_size or round(len(data.normals) * weights / max(cfg.synthesis.normal_weight, 1e-6))
+    # Leaky mode leaves the seen anomalies in test on purpose; everything else in test is off limits.
+    forbidden = [s for s in data.split.test if s not in set(data.split.seen)] + data.split.val
+    return AnomalyMix(
+        data.normals, data.simulated, foregrounds=data.foregrounds, seen_images=data.seen_images,
+        seen_masks=data.seen_masks, extended=extended, config=cfg.synthesis, epoch_size=epoch_size,
+        batch_size=cfg.train.batch_size, seed=cfg.seed,
+        train_paths=data.split.train + data.split.seen, forbidden_paths=forbidden,
+    )
 
 
 def _validation_set(cfg: PRNConfig, data: PreparedData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -323,19 +339,7 @@ def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
 
-    extended = ExtendedAnomaly(data.seen_images, data.seen_masks) if data.seen_images else None
-    epoch_size = cfg.train.epoch_size or round(
-        len(data.normals) * (cfg.synthesis.normal_weight + cfg.synthesis.seen_weight + cfg.synthesis.simulated_weight)
-        / max(cfg.synthesis.normal_weight, 1e-6)
-    )
-    # Leaky mode leaves the seen anomalies in test on purpose; everything else in test is off limits.
-    forbidden = [s for s in data.split.test if s not in set(data.split.seen)] + data.split.val
-    mix = AnomalyMix(
-        data.normals, data.simulated, foregrounds=data.foregrounds, seen_images=data.seen_images,
-        seen_masks=data.seen_masks, extended=extended, config=cfg.synthesis, epoch_size=epoch_size,
-        batch_size=cfg.train.batch_size, seed=cfg.seed,
-        train_paths=data.split.train + data.split.seen, forbidden_paths=forbidden,
-    )
+    mix = build_training_mix(cfg, data)
     loader = DataLoader(mix, batch_size=cfg.train.batch_size, shuffle=False, drop_last=True,
                         num_workers=cfg.train.num_workers, persistent_workers=False,
                         pin_memory=device.type == "cuda")
