@@ -124,13 +124,13 @@ class ModelConfig:
     weights: str = "auto"  # "auto" (file > package > hub > error), "random", or a file path
     prototype_ratio: float = 0.1  # K = max(1, round(ratio * N)) per scale
     residual: str = "image"  # "image": nearest prototype by whole-map L2; "patch": per location
-    fusion_channels: tuple[int, int, int] = (64, 128, 256)  # MSF widths at strides 4, 8, 16
+    fusion_channels: tuple[int, int, int] = (48, 96, 192)  # MSF widths at strides 4, 8, 16
     share_fusion: bool = False  # one MSF for features and residuals (ablation)
     attention_patch_sizes: tuple[int, ...] = (2, 4, 8)  # one MSA branch per size
     attention_dim: int = 64
     attention_heads: int = 4
     attention_layers: int = 1
-    decoder_channels: tuple[int, int, int, int] = (256, 128, 64, 32)
+    decoder_channels: tuple[int, int, int, int] = (128, 64, 32, 16)
     head_channels: int = 16  # width of the full-resolution head (the unofficial code uses 64)
     score: str = "topk"  # "topk" mean of top-k pixels, or "max_smoothed"
     score_topk: int = 100

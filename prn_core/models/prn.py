@@ -63,6 +63,8 @@ class PRN(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.image_size = parse_image_size(image_size)
+        if backbone is not None and backbone.name != cfg.backbone:
+            raise ValueError(f"backbone {backbone.name!r} was passed but the config names {cfg.backbone!r}")
         self.backbone = backbone if backbone is not None else build_backbone(cfg.backbone, cfg.weights)
         scales = len(PROTOTYPE_STRIDES)
         in_channels = self.backbone.channels[:scales]

@@ -73,8 +73,8 @@ class PrototypeBank(nn.Module):
 
     Args:
         prototypes: one (K, C, h, w) tensor per scale (strides 4, 8, 16), same K for all.
-        meta: JSON-able metadata; ``backbone``, ``image_size`` and ``num_prototypes`` are checked
-            by :meth:`validate`.
+        meta: JSON-able metadata (backbone, image_size, category, num_prototypes, seed,
+            fingerprint, version, ...); :meth:`validate` compares it with what a model expects.
     """
 
     def __init__(self, prototypes: Sequence[torch.Tensor], meta: Mapping[str, Any]) -> None:
@@ -170,7 +170,7 @@ class PrototypeBank(nn.Module):
     # --- nearest prototypes and residuals ------------------------------------------------
 
     def nearest(self, features: Sequence[torch.Tensor], mode: str = "image") -> list[torch.Tensor]:
-        """The nearest prototype for each feature map, same shape as the features.
+        """The nearest prototype for each feature map, same shape as the features (float32).
 
         ``features``: [(B, C_i, h_i, w_i)] for the three scales (extra maps are ignored).
         ``mode="image"``: one prototype per image, nearest by L2 over the whole map.
@@ -184,13 +184,13 @@ class PrototypeBank(nn.Module):
                 raise PrototypeMismatchError(
                     f"features {tuple(feat.shape[1:])} do not match prototypes {tuple(proto.shape[1:])}"
                 )
-            proto = proto.to(feat.dtype)
+            feat = feat.float()  # distances over ~10^5 values overflow half precision under AMP
             picked.append(_nearest_image(feat, proto) if mode == "image" else _nearest_patch(feat, proto))
         return picked
 
     def residuals(self, features: Sequence[torch.Tensor], mode: str = "image") -> list[torch.Tensor]:
-        """Prototypical residuals R = (F - P)^2 per scale, each (B, C_i, h_i, w_i)."""
-        return [(f - p).square() for f, p in zip(features, self.nearest(features, mode))]
+        """Prototypical residuals R = (F - P)^2 per scale, each (B, C_i, h_i, w_i), in float32."""
+        return [(f.float() - p).square() for f, p in zip(features, self.nearest(features, mode))]
 
 
 def _nearest_image(feat: torch.Tensor, proto: torch.Tensor) -> torch.Tensor:
