@@ -8,9 +8,14 @@ channels give one stage at stride 2); a light full-resolution head then maps to 
 Design choice: the head is a ``head_channels``-wide 3x3 conv (16 by default) at the input
 resolution, then a 1x1 conv to the logit. The unofficial code uses 64 channels there, its most
 expensive op at 256x256 on a CPU.
+
+The logit's bias starts at log(p / (1 - p)) with p = ``ANOMALY_PRIOR`` (RetinaNet's prior
+initialisation): anomalous pixels are rare, so a map that starts near 0 instead of 0.5 spends
+the first epochs learning defects rather than unlearning a uniform grey.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -19,7 +24,9 @@ from torch import nn
 
 from prn_core.models.fusion import conv_bn_relu
 
-__all__ = ["Decoder"]
+__all__ = ["Decoder", "ANOMALY_PRIOR"]
+
+ANOMALY_PRIOR = 0.01  # initial anomaly probability of every pixel
 
 
 class Decoder(nn.Module):
@@ -50,6 +57,7 @@ class Decoder(nn.Module):
             conv_bn_relu(widths[i] + skips[i], widths[i + 1], 3) for i in range(len(channels))
         )
         self.head = nn.Sequential(conv_bn_relu(channels[-1], head_channels, 3), nn.Conv2d(head_channels, 1, 1))
+        nn.init.constant_(self.head[-1].bias, math.log(ANOMALY_PRIOR / (1 - ANOMALY_PRIOR)))
 
     def forward(self, bottom: torch.Tensor, skips: Sequence[torch.Tensor], image_size: tuple[int, int]) -> torch.Tensor:
         """bottom (B, C32, H/32, W/32), skips [(B, c_s, H/s, W/s) for s in 4, 8, 16] -> (B, 1, H, W)."""
