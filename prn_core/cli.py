@@ -97,13 +97,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from .report import write_report
     from .train import run
 
     cfg = config_from_args(args)
     out = Path(args.out or f"runs/{cfg.profile}/{cfg.data.category}/seed{cfg.seed}")
-    _, _, result = run(cfg, out, resume=args.resume, command=_command_line())
+    trained, ev, result = run(cfg, out, resume=args.resume, command=_command_line())
+    report = write_report(trained, ev, result, out)
     _print_metrics(result)
-    print(f"[prn train] model, checkpoints and result.json in {out}")
+    print(f"[prn train] model, checkpoints, result.json and {report.name} in {out}")
     return 0
 
 
