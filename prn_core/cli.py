@@ -186,6 +186,17 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ablate(args: argparse.Namespace) -> int:
+    from .ablations import ABLATIONS, run_ablations
+
+    cfg = config_from_args(args)
+    names = list(ABLATIONS) if args.variants == ["all"] else args.variants
+    results = run_ablations(cfg, names, Path(args.out), command=_command_line())
+    for row in results:
+        print(f"{row['variant']:>18}  " + "  ".join(f"{k}={v:.3f}" for k, v in row["metrics"].items()))
+    return 0
+
+
 def _cmd_backbones(args: argparse.Namespace) -> int:
     from .models import list_backbones
 
@@ -249,6 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--out", default="results/reproduce")
     p.set_defaults(func=_cmd_reproduce)
+
+    p = sub.add_parser("ablate", help="train named variants of one config (see prn_core.ablations)")
+    _add_config_flags(p)
+    p.add_argument("--variants", nargs="+", default=["all"])
+    p.add_argument("--out", default="results/ablations")
+    p.set_defaults(func=_cmd_ablate)
 
     p = sub.add_parser("backbones", help="list the registered backbones")
     p.set_defaults(func=_cmd_backbones)

@@ -1,0 +1,60 @@
+"""Ablations: which of PRN's parts matter, as named config changes (a registry, not if-chains).
+
+Each variant is a set of dotted overrides applied to one base config; :func:`run_ablations`
+trains them all with the same seed and data, so the only difference is the variant. Finished
+variants are skipped, so an interrupted sweep resumes.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from .config import PRNConfig, override
+from .runinfo import write_json_atomic
+from .train import RESULT, run
+
+__all__ = ["ABLATIONS", "run_ablations", "ablation_rows"]
+
+# name: (what it tests, overrides)
+ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "baseline": ("the profile as it is", {}),
+    "patch_residual": ("nearest prototype per location instead of per image", {"model.residual": "patch"}),
+    "shared_fusion": ("one MSF block for features and residuals", {"model.share_fusion": True}),
+    "single_patch_size": ("MSA with one patch size instead of several", {"model.attention_patch_sizes": (2,)}),
+    "no_seen": ("no real anomalies: simulated ones only", {"data.num_seen": 0}),
+    "no_extended": ("seen anomalies as they are, never pasted", {"synthesis.extended_prob": 0.0}),
+    "no_simulated": ("no Perlin-texture anomalies", {"synthesis.simulated_weight": 0.0}),
+    "max_score": ("image score = max of the smoothed map, not top-k mean", {"model.score": "max_smoothed"}),
+}
+
+
+def run_ablations(cfg: PRNConfig, names: Sequence[str], out_dir: str | Path, progress: bool = True,
+                  command: str | None = None) -> list[dict[str, Any]]:
+    """Train and evaluate each named variant of ``cfg``; writes ``summary.json`` in ``out_dir``."""
+    unknown = [n for n in names if n not in ABLATIONS]
+    if unknown:
+        raise ValueError(f"unknown ablation(s) {unknown}; choose from {sorted(ABLATIONS)}")
+    out_dir = Path(out_dir)
+    results = []
+    for name in names:
+        run_dir = out_dir / name
+        if (run_dir / RESULT).exists():
+            result = json.loads((run_dir / RESULT).read_text())
+        else:
+            _, _, result = run(override(cfg, **ABLATIONS[name][1]), run_dir, resume=True, progress=progress,
+                               command=command)
+        results.append({"variant": name, "description": ABLATIONS[name][0], "overrides": ABLATIONS[name][1],
+                        "metrics": result["metrics"], "train_seconds": result["train_seconds"],
+                        "profile": result["profile"], "category": result["category"], "seed": result["seed"],
+                        "git_commit": result["git_commit"], "hardware": result["hardware"], "command": command})
+    write_json_atomic(out_dir / "summary.json", results)
+    return results
+
+
+def ablation_rows(results: Sequence[dict[str, Any]]) -> list[tuple[str, dict[str, float]]]:
+    """(variant, metric deltas against the baseline) for a table or a figure."""
+    base = next((r["metrics"] for r in results if r["variant"] == "baseline"), None)
+    if base is None:
+        raise ValueError("the ablation results have no 'baseline' variant to compare against")
+    return [(r["variant"], {k: r["metrics"][k] - base[k] for k in base}) for r in results]
