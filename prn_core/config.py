@@ -31,7 +31,11 @@ __all__ = [
     "to_dict",
     "from_dict",
     "parse_image_size",
+    "AUTO",
 ]
+
+
+AUTO = "auto"  # DataConfig.image_size resolved from the training images (prn_core.data.stats)
 
 
 def parse_image_size(value: int | str | tuple[int, int] | list[int]) -> tuple[int, int]:
@@ -71,7 +75,7 @@ class DataConfig:
     root: str | None = None  # dataset root holding <category>/train|test|ground_truth; None = demo data
     category: str = "bottle"
     format: str = "mvtec"  # dataset layout adapter: mvtec, btad, kolektorsdd2, dagm, folder
-    image_size: tuple[int, int] = (256, 256)
+    image_size: tuple[int, int] | str = (256, 256)  # (H, W), or "auto": the data's median aspect ratio
     num_seen: int = 10  # real anomalies moved from test into training
     leaky: bool = False  # unofficial protocol: seen anomalies stay in test (chapter 7 only)
     val_fraction: float = 0.1  # normal train images held out for validation
@@ -79,7 +83,8 @@ class DataConfig:
     keep_aspect: bool = False  # pad instead of squash; padding is ignored by the metrics
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "image_size", parse_image_size(self.image_size))
+        if self.image_size != AUTO:
+            object.__setattr__(self, "image_size", parse_image_size(self.image_size))
         if self.num_seen < 0:
             raise ValueError(f"data.num_seen must be >= 0, got {self.num_seen}")
         if not 0.0 <= self.val_fraction < 1.0:
@@ -256,9 +261,9 @@ def _coerce(current: Any, value: Any, name: str) -> Any:
         if value.lower() in ("0", "false", "no", "off"):
             return False
         raise ValueError(f"{name}: expected a boolean, got {value!r}")
+    if name.endswith("image_size"):
+        return value if value == AUTO else parse_image_size(value)
     if isinstance(current, tuple):
-        if name.endswith("image_size"):
-            return parse_image_size(value)
         return tuple(int(v) for v in value.replace("x", ",").split(",") if v.strip())
     try:
         return type(current)(value)

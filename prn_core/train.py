@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .config import PRNConfig, from_dict, to_dict
+from .config import AUTO, PROFILES, PRNConfig, from_dict, get_profile, override, to_dict
 from .data import (
     FewShotSplit,
     ImageCache,
@@ -38,8 +38,10 @@ from .data import (
     cached_foreground,
     estimate_foreground,
     few_shot_split,
+    get_format,
     make_demo_dataset,
     make_texture_source,
+    suggest_image_size,
 )
 from .losses import prn_loss
 from .metrics import compute_metrics
@@ -52,6 +54,7 @@ __all__ = [
     "TrainResult",
     "EvalResult",
     "resolve_device",
+    "resolve_config",
     "resolve_data_root",
     "prepare_data",
     "build_training_mix",
@@ -85,6 +88,16 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def resolve_config(cfg: PRNConfig) -> PRNConfig:
+    """Replace ``image_size="auto"`` by a size from the training images' median aspect ratio."""
+    if cfg.data.image_size != AUTO:
+        return cfg
+    budget = get_profile(cfg.profile).data.image_size if cfg.profile in PROFILES else (256, 256)
+    train = get_format(cfg.data.format).list_samples(resolve_data_root(cfg), cfg.data.category, "train")
+    size = suggest_image_size(train, budget if budget != AUTO else (256, 256))
+    return override(cfg, **{"data.image_size": size})
+
+
 def resolve_data_root(cfg: PRNConfig) -> Path:
     """The configured dataset root, or the embedded demo data when none is given."""
     if cfg.data.root is None:
@@ -114,6 +127,7 @@ class PreparedData:
 
 def prepare_data(cfg: PRNConfig, progress: bool = True) -> PreparedData:
     """Split the category, decode every training image once, and build the anomaly sources."""
+    cfg = resolve_config(cfg)
     root = resolve_data_root(cfg)
     split = few_shot_split(
         root, cfg.data.category, num_seen=cfg.data.num_seen, seed=cfg.seed,
@@ -323,6 +337,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[PR
 def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
         data: PreparedData | None = None) -> TrainResult:
     """Train one category; see the module docstring for the protocol and the checkpoints."""
+    cfg = resolve_config(cfg)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.train.device)
@@ -440,6 +455,7 @@ def run(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
         command: str | None = None) -> tuple[TrainResult, EvalResult, dict[str, Any]]:
     """Train, evaluate on the (leak-free) test split and write ``result.json`` with provenance."""
     started = time.time()
+    cfg = resolve_config(cfg)
     trained = fit(cfg, out_dir, resume=resume, progress=progress)
     device = next(trained.model.parameters()).device
     ev = evaluate(trained.model, trained.data.split.test, trained.data.cache, device, cfg.train.batch_size, progress)
@@ -468,6 +484,7 @@ def run(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
 
 def load_or_train(cfg: PRNConfig, out_dir: str | Path, progress: bool = True) -> tuple[PRN, dict[str, Any]]:
     """For the book: reuse a finished run in ``out_dir`` when its config matches, else train it."""
+    cfg = resolve_config(cfg)
     out_dir = Path(out_dir)
     result_path = out_dir / RESULT
     if result_path.exists() and (out_dir / MODEL).exists():

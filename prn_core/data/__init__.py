@@ -32,6 +32,7 @@ from prn_core.data.mvtec import (
     few_shot_split,
     list_samples,
 )
+from prn_core.data.stats import image_shape_stats, suggest_image_size
 from prn_core.data.textures import (
     DTDTextures,
     FolderTextures,
@@ -88,4 +89,6 @@ __all__ = [
     "download_btad",
     "download_kolektorsdd2",
     "download_dagm",
+    "image_shape_stats",
+    "suggest_image_size",
 ]
