@@ -211,7 +211,7 @@ PROFILES: dict[str, PRNConfig] = {
             head_channels=8,
             score_topk=50,
         ),
-        train=TrainConfig(epochs=2, batch_size=8, epoch_size=48, threads=2),
+        train=TrainConfig(epochs=4, batch_size=8, epoch_size=96, threads=2),
     ),
     "cpu": PRNConfig(
         profile="cpu",
