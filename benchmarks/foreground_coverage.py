@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -25,6 +23,7 @@ import numpy as np
 from prn_core.config import parse_image_size
 from prn_core.data import ImageCache, estimate_foreground, list_samples
 from prn_core.data.foreground import FOREGROUND_SETTINGS
+from prn_core.runinfo import hardware
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "results" / "benchmarks" / "foreground_coverage.json"
@@ -80,15 +79,7 @@ def main() -> None:
         "target_coverage": TARGET,
         "settings": FOREGROUND_SETTINGS,
         "results": results,
-        "hardware": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "opencv": cv2.__version__,
-            "threads": "cv2.setNumThreads(1); no torch",
-        },
+        "hardware": hardware(threads="cv2.setNumThreads(1)"),
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(record, indent=2) + "\n")

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 import tracemalloc
 from pathlib import Path
@@ -23,6 +21,7 @@ from scipy import ndimage
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from prn_core.metrics import MAX_SAMPLE, NUM_BINS, compute_metrics
+from prn_core.runinfo import hardware
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "metrics_speed.json"
 
@@ -117,16 +116,8 @@ def main() -> None:
         "exact_reference_seconds_sklearn_plus_sorted_au_pro": exact_seconds,
         "exact_reference_peak_memory_mib": exact_peak / 2**20,
         "abs_error_vs_exact": {k: abs(result[k] - v) for k, v in exact.items()},
-        "hardware": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "scipy": scipy.__version__,
-            "sklearn": sklearn.__version__,
-            "threads": "numpy single-threaded (bincount/searchsorted do not use BLAS)",
-        },
+        "hardware": hardware(scipy=scipy.__version__, sklearn=sklearn.__version__,
+                             threads="numpy single-threaded (bincount/searchsorted do not use BLAS)"),
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(report, indent=2) + "\n")

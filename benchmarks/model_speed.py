@@ -21,7 +21,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -30,6 +29,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from prn_core.runinfo import hardware
 
 REPO = Path(__file__).resolve().parents[1]
 OUTPUT = REPO / "results" / "benchmarks" / "model_speed.json"
@@ -179,14 +180,7 @@ def main() -> None:
                     "num_prototypes": NUM_PROTOTYPES, "steps": args.steps},
         "targets": TARGETS,
         "peak_memory_method": "ru_maxrss of a fresh child process minus its RSS before building the model",
-        "hardware": {
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "threads": THREADS,
-        },
+        "hardware": hardware(threads=THREADS),
         "results": results,
     }
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)

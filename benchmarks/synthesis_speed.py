@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from collections.abc import Callable
@@ -37,7 +36,14 @@ from prn_core.data import (
     load_mask,
     make_demo_dataset,
 )
-from prn_core.synthesis import KINDS, AnomalyMix, ExtendedAnomaly, SimulatedAnomaly, perlin_mask
+from prn_core.runinfo import hardware
+from prn_core.synthesis import (
+    KINDS,
+    AnomalyMix,
+    ExtendedAnomaly,
+    SimulatedAnomaly,
+    perlin_mask,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "results" / "benchmarks" / "synthesis_speed.json"
@@ -153,17 +159,7 @@ def main() -> None:
         "targets_samples_per_s": TARGETS,
         "meets_targets": all(results[f"mix_{k}"]["best"] >= v for k, v in TARGETS.items()),
         "one_off_costs": setup.decode_s,
-        "hardware": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "opencv": cv2.__version__,
-            "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "opencv_threads": cv2.getNumThreads(),
-        },
+        "hardware": hardware(opencv_threads=cv2.getNumThreads()),
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(report, indent=2) + "\n")

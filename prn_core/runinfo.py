@@ -32,8 +32,10 @@ def git_commit(cwd: str | Path | None = None) -> str:
     return head + ("-dirty" if dirty else "")
 
 
-def hardware() -> dict[str, Any]:
-    """A short description of the machine that produced a number."""
+def hardware(**extra: Any) -> dict[str, Any]:
+    """A short description of the machine and libraries that produced a number, plus ``extra``."""
+    import cv2
+    import numpy as np
     import torch
 
     info: dict[str, Any] = {
@@ -41,13 +43,15 @@ def hardware() -> dict[str, Any]:
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.is_available(),
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
-    return info
+    return info | extra
 
 
 def write_json_atomic(path: str | Path, data: Any) -> Path:
