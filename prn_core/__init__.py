@@ -5,6 +5,13 @@ data -> synthesis -> models -> train -> metrics / viz -> cli / book.
 """
 from __future__ import annotations
 
+import os
+
+# OpenMP threads that spin while they wait make torch 10-100x slower whenever another process
+# shares the cores (a notebook next to a training run, CI on 2 cores). Passive waiting costs
+# nothing measurable when the machine is idle. It must be set before torch starts OpenMP.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.1.0"
 
 from .config import (

@@ -6,24 +6,33 @@ tensors in the package's conventions: images ``(H, W, 3)`` or ``(3, H, W)`` in [
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch, Patch
 
 from prn_core.data import FewShotSplit, ImageCache, ProceduralTextures, Sample, estimate_foreground
 from prn_core.data.textures import PROCEDURAL_KINDS
+from prn_core.models import PRN, Backbone, MultiScaleFusion, PrototypeBank
+from prn_core.models.prototypes import PROTOTYPE_STRIDES
 from prn_core.reference import MEANS
 from prn_core.synthesis import ExtendedAnomaly, augment_texture, perlin_mask, perlin_noise
 from prn_core.synthesis.mix import KINDS
 
 __all__ = ["show_anomalies", "anomaly_gallery", "overlay_mask", "plot_history", "show_predictions", "plot_curves",
            "plot_pipeline", "plot_reference_means", "show_samples", "plot_split", "show_foregrounds",
-           "show_perlin_masks", "show_textures", "show_extended", "plot_epoch_mix"]
+           "show_perlin_masks", "show_textures", "show_extended", "plot_epoch_mix",
+           "top_classes", "show_top_classes", "show_feature_maps", "show_prototypes", "show_residuals",
+           "plot_fusion", "attention_weights",
+           "show_attention", "plot_parameters",
+           "plot_focal_loss", "show_region_overlap", "plot_score_histograms", "plot_threshold",
+           "ThresholdExplorer", "threshold_explorer", "stretch_maps"]
 
 _ROWS = ("image", "mask", "overlay")
 _OVERLAY_COLOUR = np.array([1.0, 0.15, 0.1], np.float32)  # red tint for anomalous pixels
@@ -546,3 +555,638 @@ def plot_epoch_mix(mix: Any, epoch: int | None = None) -> Figure:
     ax.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.tight_layout()
     return fig
+
+
+# --- chapter 3: the frozen encoder, prototypes and residuals -------------------------------------
+
+
+@torch.no_grad()
+def _encode(backbone: Backbone, images: Sequence[Any], batch_size: int = 16) -> list[torch.Tensor]:
+    """Encoder maps of ``images`` (arrays or tensors in [0, 1]), in batches: [(N, C_s, h_s, w_s)] on CPU."""
+    if not len(images):
+        raise ValueError("no images given; pass at least one (H, W, 3) image in [0, 1]")
+    pictures = torch.from_numpy(np.stack([_to_image(im) for im in images])).permute(0, 3, 1, 2)
+    device = next(iter(backbone.buffers())).device
+    chunks = [backbone(pictures[i : i + batch_size].to(device)) for i in range(0, len(pictures), batch_size)]
+    return [torch.cat([chunk[s] for chunk in chunks]).float().cpu().contiguous() for s in range(len(chunks[0]))]
+
+
+def _no_ticks(axes: Any) -> None:
+    for ax in np.ravel(axes):
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+
+def show_feature_maps(backbone: Backbone, image: Any, num_channels: int = 4, scales: int = 3,
+                      cell_size: float = 1.5) -> Figure:
+    """An image beside its encoder maps, one row per scale (finest first).
+
+    Each row shows the channel norm ``||F||`` (where the encoder responds at all) and the
+    ``num_channels`` channels that vary most over this image, each at its own resolution, so the
+    loss of spatial detail from stride to stride is visible.
+    """
+    feats = _encode(backbone, [image])[:scales]
+    cols = num_channels + 1
+    fig = plt.figure(figsize=(cell_size * (cols + 2), cell_size * len(feats)))
+    grid = fig.add_gridspec(len(feats), cols + 1, width_ratios=[2] + [1] * cols)
+    picture = fig.add_subplot(grid[:, 0])
+    picture.imshow(_to_image(image))
+    picture.set_title(f"input {_to_image(image).shape[0]}x{_to_image(image).shape[1]}", fontsize=8)
+    _no_ticks(picture)
+    for row, (feat, stride) in enumerate(zip(feats, backbone.strides)):
+        f = feat[0]  # (C, h, w)
+        busiest = f.flatten(1).var(dim=1).argsort(descending=True)[:num_channels].tolist()
+        maps = [("||F||", f.norm(dim=0))] + [(f"channel {c}", f[c]) for c in busiest]
+        for col, (name, value) in enumerate(maps):
+            ax = fig.add_subplot(grid[row, col + 1])
+            ax.imshow(value.numpy(), cmap="viridis" if col == 0 else "RdBu_r", interpolation="nearest")
+            ax.set_title(name, fontsize=7)
+            _no_ticks(ax)
+            if col == 0:
+                ax.set_ylabel(f"stride {stride}\n{f.shape[0]} x {f.shape[1]} x {f.shape[2]}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def show_prototypes(bank: PrototypeBank, backbone: Backbone, images: Sequence[Any], max_prototypes: int = 8,
+                    cell_size: float = 1.4) -> Figure:
+    """The prototypes of every scale, two rows each, one column per prototype.
+
+    A prototype is a K-means centre, a mean of feature maps rather than a picture, so the first
+    row shows the closest thing to a picture of it: the training image whose map is nearest, with
+    the size of its cluster (images whose nearest prototype it is). The second row is the
+    prototype's channel norm ``||P||``. ``images`` must be the images the bank was fitted on.
+    """
+    feats = _encode(backbone, images)
+    k = min(bank.num_prototypes, max_prototypes)
+    scales = len(bank.prototypes)
+    fig, axes = plt.subplots(2 * scales, k, figsize=(cell_size * max(k, 2), cell_size * 2 * scales), squeeze=False)
+    for s, (feat, proto, stride) in enumerate(zip(feats, bank.prototypes, backbone.strides)):
+        if feat.shape[1:] != proto.shape[1:]:
+            raise ValueError(
+                f"images give maps {tuple(feat.shape[1:])} at stride {stride} but the prototypes are "
+                f"{tuple(proto.shape[1:])}; pass images of the size and backbone the bank was fitted with"
+            )
+        dist = torch.cdist(feat.flatten(1), proto.flatten(1))  # (N, K)
+        members = torch.bincount(dist.argmin(dim=1), minlength=proto.shape[0])
+        for j in range(k):
+            axes[2 * s, j].imshow(_to_image(images[int(dist[:, j].argmin())]))
+            axes[2 * s, j].set_xlabel(f"{int(members[j])} images", fontsize=7)
+            axes[2 * s + 1, j].imshow(proto[j].norm(dim=0).numpy(), cmap="viridis", interpolation="nearest")
+        axes[2 * s, 0].set_ylabel(f"stride {stride}\nnearest image", fontsize=8)
+        axes[2 * s + 1, 0].set_ylabel("||P||", fontsize=8)
+    for j in range(k):
+        axes[0, j].set_title(f"prototype {j}", fontsize=8)
+    _no_ticks(axes)
+    fig.tight_layout()
+    return fig
+
+
+def show_residuals(bank: PrototypeBank, backbone: Backbone, images: Sequence[Any], masks: Sequence[Any] | None = None,
+                   titles: Sequence[str] | None = None, modes: Sequence[str] = ("image",),
+                   cell_size: float = 1.6) -> Figure:
+    """Prototypical residuals ``sum_c (F - P)^2`` per scale, one row per image and residual mode.
+
+    Each scale's column shares one colour scale over all rows, so a normal image next to a
+    defective one shows how much brighter the defect is, not two maps stretched to their own
+    maximum. The first column outlines the ground-truth mask when ``masks`` are given.
+    """
+    feats = _encode(backbone, images)[: len(bank.prototypes)]
+    energy = {mode: [r.sum(dim=1).numpy() for r in bank.residuals(feats, mode)] for mode in modes}  # (N, h, w)
+    vmax = [max(float(energy[m][s].max()) for m in modes) for s in range(len(feats))]
+    rows = [(i, mode) for i in range(len(images)) for mode in modes]
+    cols = len(feats) + 1
+    fig, axes = plt.subplots(len(rows), cols, figsize=(cell_size * cols, cell_size * len(rows)), squeeze=False)
+    for r, (i, mode) in enumerate(rows):
+        if masks is None:
+            axes[r, 0].imshow(_to_image(images[i]))
+        else:
+            _draw_column(axes[r, :1], _to_image(images[i]), _to_mask(masks[i]), ("overlay",))
+        label = f"image {i}" if titles is None else titles[i]
+        axes[r, 0].set_ylabel(label if len(modes) == 1 else f"{label}\n{mode}-level", fontsize=8)
+        for s, stride in enumerate(backbone.strides[: len(feats)]):
+            value = energy[mode][s][i]
+            axes[r, s + 1].imshow(value, cmap="inferno", vmin=0, vmax=vmax[s], interpolation="nearest")
+            axes[r, s + 1].set_xlabel(f"mean {value.mean():.1f}, max {value.max():.1f}", fontsize=7)
+            if r == 0:
+                axes[r, s + 1].set_title(f"residual, stride {stride}", fontsize=8)
+    axes[0, 0].set_title("image" if masks is None else "image + mask", fontsize=8)
+    _no_ticks(axes)
+    fig.tight_layout()
+    return fig
+
+
+@torch.no_grad()
+def top_classes(classifier: torch.nn.Module, image: Any, k: int = 5, size: int = 224) -> list[tuple[int, str, float]]:
+    """The ``k`` most probable ImageNet classes of ``image`` as (index, name, probability).
+
+    ``classifier`` takes [0, 1] images (e.g. :func:`prn_core.models.build_classifier`); the image
+    is resized to ``size`` x ``size`` with antialiasing first.
+    """
+    from timm.data import ImageNetInfo
+
+    picture = torch.from_numpy(_to_image(image)).permute(2, 0, 1)[None]
+    picture = torch.nn.functional.interpolate(picture, size=(size, size), mode="bilinear", antialias=True)
+    device = next(classifier.parameters()).device
+    probs, index = classifier(picture.to(device)).softmax(dim=-1)[0].cpu().topk(k)
+    info = ImageNetInfo()
+    return [(int(i), info.index_to_description(int(i)), float(p)) for p, i in zip(probs, index)]
+
+
+def show_top_classes(classifier: torch.nn.Module, image: Any, k: int = 5) -> Figure:
+    """An image beside the classifier's ``k`` most probable ImageNet classes (see :func:`top_classes`)."""
+    top = top_classes(classifier, image, k)
+    fig, (ax_image, ax_bars) = plt.subplots(1, 2, figsize=(8, 2.6), gridspec_kw={"width_ratios": [1.2, 1]})
+    ax_image.imshow(_to_image(image))
+    ax_image.axis("off")
+    ax_bars.barh([f"{name} ({index})" for index, name, _ in top], [p for *_, p in top], color="#2b6cb0")
+    for y, (*_, p) in enumerate(top):
+        ax_bars.text(p, y, f" {p:.2f}", va="center", fontsize=7)
+    ax_bars.invert_yaxis()
+    ax_bars.set(xlim=(0, 1.15), xlabel="probability", title=f"top {k} ImageNet classes")
+    fig.tight_layout()
+    return fig
+
+
+# --- chapter 4: multi-scale fusion, multi-size attention, the whole network ----------------------
+
+_PATH_STYLES = {  # MSF path kind -> (colour, label)
+    "same": ("#777777", "same scale: identity / 1x1 conv"),
+    "down": ("#2b6cb0", "finer -> coarser: 3x3 stride-2 conv per halving"),
+    "up": ("#dd6b20", "coarser -> finer: 1x1 conv, bilinear upsampling"),
+}
+
+
+def plot_fusion(msf: MultiScaleFusion, strides: Sequence[int] = (4, 8, 16)) -> Figure:
+    """A :class:`~prn_core.models.MultiScaleFusion` as an HRNet-style exchange diagram.
+
+    Inputs on the left, outputs on the right, box heights proportional to map side; every input
+    reaches every output through one path, coloured by kind and labelled with its convolutions,
+    all read from the module itself (its ``paths`` and channel widths).
+    """
+    n = len(msf.in_channels)
+    if len(strides) != n:
+        raise ValueError(f"the MSF has {n} scales but {len(strides)} strides were given")
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    ys = [3.0 - 1.6 * i for i in range(n)]
+    heights = [1.0 / 2**i for i in range(n)]
+    for i, (y, h) in enumerate(zip(ys, heights)):
+        ax.add_patch(FancyBboxPatch((0.2, y - h / 2), 1.4, h, boxstyle="round,pad=0.02", facecolor="#d9d9d9",
+                                    edgecolor="#333333"))
+        ax.text(0.9, y, f"stride {strides[i]}\n{msf.in_channels[i]} ch", ha="center", va="center", fontsize=8)
+        ax.add_patch(FancyBboxPatch((6.4, y - h / 2), 1.4, h, boxstyle="round,pad=0.02", facecolor="#bcd7f5",
+                                    edgecolor="#333333"))
+        ax.text(7.1, y, f"stride {strides[i]}\n{msf.out_channels[i]} ch", ha="center", va="center", fontsize=8)
+        ax.text(5.55, y, "sum\nBN, ReLU", ha="center", va="center", fontsize=7,
+                bbox=dict(boxstyle="circle,pad=0.25", facecolor="white", edgecolor="#333333"))
+        _arrow(ax, (5.95, y), (6.35, y))
+    for j in range(n):
+        for i in range(n):
+            kind = "same" if i == j else ("down" if j > i else "up")
+            colour = _PATH_STYLES[kind][0]
+            path = msf.paths[j][i]
+            convs = sum(isinstance(m, torch.nn.Conv2d) for m in path.modules())
+            start, end = (1.65, ys[i] + 0.08 * (j - i)), (5.15, ys[j] + 0.08 * (i - j))
+            ax.annotate("", xy=end, xytext=start,
+                        arrowprops=dict(arrowstyle="-|>", color=colour, linewidth=1.2, shrinkA=0, shrinkB=0))
+            label = {"same": "identity" if convs == 0 else "1x1 conv", "down": f"{convs}x 3x3/2 conv",
+                     "up": f"1x1 conv, up x{2 ** (i - j)}"}[kind]
+            t = 0.15 if kind == "same" else 0.22 + 0.4 * (abs(j - i) - 1)
+            angle = math.degrees(math.atan2(end[1] - start[1], end[0] - start[0]))
+            ax.text(start[0] + t * (end[0] - start[0]), start[1] + t * (end[1] - start[1]), label, fontsize=6.5,
+                    color=colour, ha="center", va="bottom", rotation=angle, rotation_mode="anchor",
+                    transform_rotates_text=True)
+    ax.text(0.9, ys[0] + 0.75, "inputs", ha="center", fontsize=9)
+    ax.text(7.1, ys[0] + 0.75, "outputs", ha="center", fontsize=9)
+    handles = [Patch(color=c, label=label) for c, label in _PATH_STYLES.values()]
+    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=7, frameon=False)
+    ax.set(xlim=(0, 8.0), ylim=(ys[-1] - 0.7, ys[0] + 1.0))
+    ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def _keep_output(record: dict[str, Any], key: str) -> Callable[..., None]:
+    """A forward hook that stores a module's output in ``record[key]``."""
+
+    def hook(module: torch.nn.Module, inputs: Any, output: torch.Tensor) -> None:
+        record[key] = output.detach().float().cpu()
+
+    return hook
+
+
+@torch.no_grad()
+def attention_weights(model: PRN, images: Sequence[Any]) -> list[dict[str, Any]]:
+    """The attention weights of every MSA branch of ``model`` for ``images``.
+
+    ``F.scaled_dot_product_attention`` never materialises its weights, so they are recomputed,
+    without touching the model, from what each branch really computed: forward hooks capture the
+    token grid (output of ``embed``) and the queries and keys (output of ``qkv``), and the weights
+    are ``softmax(q k^T / sqrt(d_head))``, the scale SDPA uses. The model runs once in eval mode.
+
+    Returns one record per layer and branch, finest scale first: ``stride``, ``layer``,
+    ``patch_size``, ``grid`` (h, w) of tokens and ``weights`` (B, heads, N, N), N = h * w, whose
+    rows sum to 1 (row n: how token n spreads its attention).
+    """
+    records: list[dict[str, Any]] = []
+    handles = []
+    for stride, msa in zip(PROTOTYPE_STRIDES, model.attention):
+        for layer, block in enumerate(msa.layers):
+            for branch in block.branches:
+                record: dict[str, Any] = {"stride": stride, "layer": layer, "patch_size": branch.patch_size,
+                                          "heads": branch.heads}
+                handles.append(branch.embed.register_forward_hook(_keep_output(record, "grid")))
+                handles.append(branch.qkv.register_forward_hook(_keep_output(record, "qkv")))
+                records.append(record)
+    pictures = torch.from_numpy(np.stack([_to_image(im) for im in images])).permute(0, 3, 1, 2)
+    was_training = model.training
+    try:
+        model.eval()
+        model(pictures.to(next(iter(model.backbone.buffers())).device))
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    for record in records:
+        b, d, h, w = record.pop("grid").shape
+        heads = record.pop("heads")
+        qkv = record.pop("qkv").reshape(b, h * w, 3, heads, d // heads)
+        q, k = qkv[:, :, 0].transpose(1, 2), qkv[:, :, 1].transpose(1, 2)  # (B, heads, N, d_head)
+        record["grid"] = (h, w)
+        record["weights"] = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(d // heads), dim=-1)
+    return records
+
+
+def show_attention(model: PRN, image: Any, mask: Any | None = None, query: tuple[float, float] | None = None,
+                   layer: int = 0, cell_size: float = 1.9) -> Figure:
+    """Where one query patch looks, in every MSA branch: one row per scale, two panels per patch size.
+
+    Left panel: the image with the branch's patch grid and the query patch outlined in cyan. Right
+    panel: the query's attention weights over all patches (mean over heads), coloured from 0 to
+    their maximum so that near-uniform attention looks uniform. ``query`` is a position (y, x)
+    in [0, 1]; by default the centre of ``mask`` when given, else the image centre.
+    """
+    picture = _to_image(image)
+    height, width = picture.shape[:2]
+    if query is None:
+        spot = np.argwhere(_to_mask(mask)) if mask is not None else np.empty((0, 2))
+        query = tuple((spot.mean(0) + 0.5) / (height, width)) if len(spot) else (0.5, 0.5)
+    records = [r for r in attention_weights(model, [picture]) if r["layer"] == layer]
+    if not records:
+        raise ValueError(f"the model has no MSA layer {layer}; it has {model.cfg.attention_layers}")
+    strides = list(dict.fromkeys(r["stride"] for r in records))
+    branches = max(sum(r["stride"] == s for r in records) for s in strides)
+    fig, axes = plt.subplots(len(strides), 2 * branches, figsize=(cell_size * 2 * branches, cell_size * len(strides)),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for row, stride in enumerate(strides):
+        for b, record in enumerate(r for r in records if r["stride"] == stride):
+            (h, w), cell = record["grid"], stride * record["patch_size"]  # token side in pixels
+            qy, qx = min(int(query[0] * height) // cell, h - 1), min(int(query[1] * width) // cell, w - 1)
+            weights = record["weights"][0].mean(0)[qy * w + qx].reshape(h, w).numpy()
+            grid, attention = axes[row, 2 * b], axes[row, 2 * b + 1]
+            grid.imshow(picture)
+            for k in range(1, max(h, w)):
+                grid.axhline(k * cell - 0.5, color="white", linewidth=0.4, alpha=0.7)
+                grid.axvline(k * cell - 0.5, color="white", linewidth=0.4, alpha=0.7)
+            grid.set_title(f"patch {record['patch_size']}: {h}x{w} = {h * w} tokens", fontsize=7)
+            attention.imshow(picture * 0.35)
+            attention.imshow(weights, cmap="magma", alpha=0.85, extent=(-0.5, w * cell - 0.5, h * cell - 0.5, -0.5),
+                             interpolation="nearest", vmin=0, vmax=float(weights.max()))  # from 0: flat looks flat
+            attention.set_title(f"attention: max {weights.max():.3f}, uniform 1/{h * w}", fontsize=7)
+            for ax in (grid, attention):
+                ax.axis("on")
+                ax.add_patch(plt.Rectangle((qx * cell - 0.5, qy * cell - 0.5), cell, cell, fill=False,
+                                           edgecolor="cyan", linewidth=1.2))
+                ax.set(xlim=(-0.5, width - 0.5), ylim=(height - 0.5, -0.5))
+        axes[row, 0].set_ylabel(f"stride {stride}", fontsize=8)
+    _no_ticks(axes)
+    fig.tight_layout()
+    return fig
+
+
+def plot_parameters(model: PRN) -> Figure:
+    """Parameters per top-level module of a PRN (from :meth:`PRN.summary`), trainable vs frozen."""
+    rows = model.summary()
+    names = [f"{r['module']}\n({r['class']})" for r in rows]
+    trainable = np.array([r["trainable"] for r in rows], dtype=float)
+    frozen = np.array([r["parameters"] - r["trainable"] for r in rows], dtype=float)
+    fig, ax = plt.subplots(figsize=(8, 0.5 + 0.5 * len(rows)))
+    ax.barh(names, trainable / 1e6, color=_BOX_COLOURS["trained"], edgecolor="#333333", label="trainable")
+    ax.barh(names, frozen / 1e6, left=trainable / 1e6, color=_BOX_COLOURS["frozen"], edgecolor="#333333",
+            label="frozen")
+    for y, total in enumerate(trainable + frozen):
+        ax.text(total / 1e6, y, f" {total / 1e6:.2f} M" if total else " 0 (buffers only)", va="center", fontsize=7)
+    ax.invert_yaxis()
+    ax.tick_params(axis="y", labelsize=7)
+    total = trainable.sum() + frozen.sum()
+    ax.set(xlabel="parameters (millions)", xlim=(0, 1.2 * (trainable + frozen).max() / 1e6),
+           title=f"PRN at {model.image_size[0]}x{model.image_size[1]}: {total / 1e6:.2f} M parameters, "
+                 f"{trainable.sum() / 1e6:.2f} M trainable")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+# --- chapters 5-6: the loss, evaluation metrics, score distributions and thresholds ------------
+
+
+def plot_focal_loss(gammas: Sequence[float] = (2.0, 4.0), focal_weight: float = 5.0,
+                    toy_probabilities: tuple[float, float] = (0.05, 0.4)) -> Figure:
+    """Why PRN's loss is mostly focal: two panels computed with :mod:`prn_core.losses`.
+
+    Left, the loss of one pixel against ``p_t``, the probability given to its true class:
+    cross-entropy, focal losses with ``gammas`` (alpha 0.5), SmoothL1 on the probability and
+    PRN's total. Right, a toy 64x64 map with an 8x8 anomaly (1.6 % of the pixels) where normal
+    pixels are easy (``p = toy_probabilities[0]``) and anomalous ones hard (``p =
+    toy_probabilities[1]``): the share of each loss that the few anomalous pixels carry.
+    """
+    from .losses import FOCAL_ALPHA, focal_loss
+
+    def per_pixel(name: str, p: torch.Tensor, y: torch.Tensor, gamma: float = 0.0) -> torch.Tensor:
+        """Summed loss of pixels with probabilities ``p`` (n,) and labels ``y`` (n,)."""
+        logits, target = torch.logit(p.double()).view(1, 1, 1, -1), y.double().view(1, 1, 1, -1)
+        if name == "cross-entropy":
+            return torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="sum")
+        if name == "smooth L1":
+            return torch.nn.functional.smooth_l1_loss(torch.sigmoid(logits), target, reduction="sum")
+        if name == "PRN total":
+            return per_pixel("smooth L1", p, y) + focal_weight * per_pixel("focal", p, y, 4.0)
+        return focal_loss(logits, target, gamma=gamma, alpha=FOCAL_ALPHA) * p.numel()
+
+    curves = [("cross-entropy", 0.0), *[("focal", g) for g in gammas], ("smooth L1", 0.0), ("PRN total", 0.0)]
+    names = [f"focal, gamma {g:g}" if n == "focal" else n for n, g in curves]
+    p_t = torch.linspace(0.01, 0.99, 99)
+    fig, (ax_curve, ax_share) = plt.subplots(1, 2, figsize=(11, 3.6))
+    for (name, gamma), label in zip(curves, names):
+        values = [float(per_pixel(name, p.view(1), torch.ones(1), gamma)) for p in p_t]
+        ax_curve.plot(p_t.numpy(), values, label=label, linewidth=2.2 if name == "PRN total" else 1.4,
+                      linestyle="--" if name == "PRN total" else "-")
+    ax_curve.set(yscale="log", ylim=(1e-9, 10), xlabel="p_t, probability of the true class",
+                 ylabel="loss of one pixel", title="easy pixels (p_t near 1) cost almost nothing")
+    ax_curve.legend(fontsize=7)
+
+    mask = torch.zeros(64, 64)
+    mask[28:36, 28:36] = 1
+    probs = torch.where(mask > 0, toy_probabilities[1], toy_probabilities[0])
+    shares = []
+    for name, gamma in curves:
+        anomalous = float(per_pixel(name, probs[mask > 0], mask[mask > 0], gamma))
+        normal = float(per_pixel(name, probs[mask == 0], mask[mask == 0], gamma))
+        shares.append(anomalous / (anomalous + normal))
+    bars = ax_share.barh(names, shares, color="#c0392b")
+    ax_share.barh(names, [1 - s for s in shares], left=shares, color="#bbbbbb")
+    for bar, share in zip(bars, shares):
+        ax_share.text(min(share, 0.8) + 0.01, bar.get_y() + bar.get_height() / 2, f"{share:.1%}", va="center",
+                      fontsize=8)
+    ax_share.invert_yaxis()
+    ax_share.set(xlim=(0, 1), xlabel="share of the loss from the anomalous pixels (red) vs normal (grey)",
+                 title=f"toy map: 1.6 % anomalous pixels at p={toy_probabilities[1]:g}, "
+                       f"normal at p={toy_probabilities[0]:g}")
+    ax_share.title.set_fontsize(9)
+    fig.tight_layout()
+    return fig
+
+
+def show_region_overlap(mask: np.ndarray, anomaly_map: np.ndarray, threshold: float = 0.5,
+                        fpr_limit: float = 0.3) -> Figure:
+    """AU-PRO on one hand-made example: regions, their overlaps at ``threshold``, and the curves.
+
+    ``mask`` (H, W) in {0, 1} and ``anomaly_map`` (H, W). Panels: the ground-truth regions
+    (8-connected, numbered), the map, the binarised map with each region's overlap (share of its
+    pixels above ``threshold``), and the pixel ROC beside the PRO curve, with ``fpr_limit``.
+    """
+    from scipy import ndimage
+
+    from .metrics import pixel_histogram
+
+    gt = np.asarray(mask) > 0
+    score = np.asarray(anomaly_map, dtype=np.float32)
+    regions, count = ndimage.label(gt, structure=np.ones((3, 3), bool))
+    predicted = score >= threshold
+    fpr = float(predicted[~gt].mean())
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.4), gridspec_kw={"width_ratios": [1, 1, 1, 1.4]})
+    axes[0].imshow(np.ma.masked_equal(regions, 0), cmap="tab10", vmin=1, vmax=10, interpolation="nearest")
+    axes[0].set_title(f"ground truth: {count} regions", fontsize=9)
+    shown = axes[1].imshow(score, cmap="jet", vmin=0, vmax=1, interpolation="nearest")
+    fig.colorbar(shown, ax=axes[1], fraction=0.046)
+    axes[1].set_title("anomaly map", fontsize=9)
+    axes[2].imshow(predicted, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    axes[2].contour(gt, levels=[0.5], colors="red", linewidths=1)
+    overlaps = []
+    for region in range(1, count + 1):
+        inside = regions == region
+        overlaps.append(float(predicted[inside].mean()))
+        y, x = np.argwhere(inside).mean(axis=0)
+        axes[2].text(x, y, f"{region}: {overlaps[-1]:.2f}", color="red", ha="center", va="center", fontsize=8,
+                     bbox={"facecolor": "white", "alpha": 0.8, "pad": 1, "linewidth": 0})
+    axes[2].set_title(f"map >= {threshold:g}: PRO {np.mean(overlaps):.2f}, FPR {fpr:.2f}", fontsize=9)
+    _no_ticks(axes[:3])
+    hist = pixel_histogram(gt[None].astype(np.uint8), score[None])
+    roc, pro = hist.roc_curve(), hist.pro_curve()
+    axes[3].plot(roc.x, roc.y, label=f"pixel ROC (AUROC {hist.auroc():.3f})")
+    axes[3].plot(pro.x, pro.y, label=f"PRO (AU-PRO {hist.au_pro(fpr_limit):.3f})")
+    axes[3].axvspan(0, fpr_limit, color="#dddddd", alpha=0.5, label=f"FPR <= {fpr_limit:g}, integrated")
+    axes[3].set(xlabel="false-positive rate (normal pixels)", ylabel="TPR / per-region overlap", xlim=(0, 1),
+                ylim=(0, 1.02))
+    axes[3].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_score_histograms(labels: np.ndarray, scores: np.ndarray, masks: np.ndarray, maps: np.ndarray,
+                          bins: int = 40) -> Figure:
+    """Where normal and anomalous scores fall: image scores by label, pixel scores by mask.
+
+    ``labels``/``scores`` are (N,), ``masks``/``maps`` (N, H, W). A good detector separates the
+    two colours; any threshold between them gives a perfect decision. The pixel panel uses a log
+    scale because normal pixels outnumber anomalous ones by orders of magnitude. Pixel counts are
+    histogrammed without copying the normal pixels (all pixels minus the anomalous ones).
+    """
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    maps = np.asarray(maps)
+    anomalous = maps[np.asarray(masks) > 0]
+    fig, (ax_image, ax_pixel) = plt.subplots(1, 2, figsize=(11, 3.4))
+    image_bins = min(bins, max(10, len(scores) // 2))  # a few images per bin, not one bar per image
+    edges = np.linspace(scores.min(), scores.max(), image_bins + 1) if np.ptp(scores) > 0 else image_bins
+    for value, name, colour in ((0, "normal", "#2b6cb0"), (1, "anomalous", "#c0392b")):
+        ax_image.hist(scores[labels == value], bins=edges, alpha=0.6, color=colour,
+                      label=f"{name} images ({int((labels == value).sum())})")
+    ax_image.set(xlabel="image score", ylabel="images", title="image scores")
+    ax_image.legend(fontsize=8)
+    low, high = float(maps.min()), float(maps.max())
+    edges = np.linspace(low, high if high > low else low + 1e-6, bins + 1)
+    every, _ = np.histogram(maps, bins=edges)
+    bad, _ = np.histogram(anomalous, bins=edges)
+    centres, width = 0.5 * (edges[1:] + edges[:-1]), np.diff(edges)
+    for counts, name, colour in ((every - bad, "normal", "#2b6cb0"), (bad, "anomalous", "#c0392b")):
+        share = counts / max(1, counts.sum())
+        ax_pixel.bar(centres, np.where(share > 0, share, np.nan), width=width, alpha=0.6, color=colour,
+                     label=f"{name} pixels ({int(counts.sum()):,})")
+    ax_pixel.set(yscale="log", xlabel="pixel probability", ylabel="share of pixels of the class",
+                 title="pixel scores (each class sums to 1)")
+    ax_pixel.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _confusion(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, int]:
+    """Image-level confusion counts when ``score >= threshold`` means anomalous."""
+    positive, predicted = np.asarray(labels) == 1, np.asarray(scores) >= threshold
+    return {"TP": int((positive & predicted).sum()), "FN": int((positive & ~predicted).sum()),
+            "FP": int((~positive & predicted).sum()), "TN": int((~positive & ~predicted).sum())}
+
+
+def _pick_examples(labels: np.ndarray, count: int) -> np.ndarray:
+    """About a third normal and the rest anomalous test images, in test order."""
+    normal, anomalous = np.flatnonzero(labels == 0), np.flatnonzero(labels == 1)
+    take = min(len(normal), max(1, count // 3))
+    return np.concatenate([normal[:take], anomalous[: count - take]])
+
+
+def plot_threshold(images: np.ndarray, maps: np.ndarray, masks: np.ndarray, scores: np.ndarray,
+                   labels: np.ndarray, image_threshold: float, pixel_threshold: float,
+                   indices: Sequence[int] | None = None, count: int = 6) -> Figure:
+    """What two thresholds do: image decisions (``score >= image_threshold``) and binarised maps.
+
+    Top: every test image's score by label with the threshold, and the confusion counts. Below,
+    ``count`` examples (or ``indices``): the image with its ground-truth outline (red), then the
+    map binarised at ``pixel_threshold`` (white) with the same outline. Images (N, H, W, 3), maps
+    and masks (N, H, W), scores and labels (N,).
+    """
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    chosen = np.asarray(indices) if indices is not None else _pick_examples(labels, count)
+    n = max(len(chosen), 2)
+    width = max(9.0, 1.7 * n)
+    side = 0.62 * width / n  # square image axes (narrower than a column): no gap between the rows
+    fig = plt.figure(figsize=(width, 2.4 + 2 * side))
+    grid = fig.add_gridspec(3, n, height_ratios=[2.4, side, side])
+    ax_scores = fig.add_subplot(grid[0, : n - max(1, n // 3)])
+    ax_table = fig.add_subplot(grid[0, n - max(1, n // 3):])
+    jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(scores))  # fixed: a figure, not a sample
+    for value, name, colour in ((0, "normal", "#2b6cb0"), (1, "anomalous", "#c0392b")):
+        keep = labels == value
+        ax_scores.scatter(scores[keep], value + jitter[keep], s=14, color=colour, label=name)
+    ax_scores.axvline(image_threshold, color="black", linestyle="--")
+    ax_scores.set(yticks=[0, 1], yticklabels=["normal", "anomalous"], xlabel="image score",
+                  title=f"image threshold {image_threshold:.4g}: right of the line = flagged")
+    ax_scores.title.set_fontsize(9)
+    counts = _confusion(labels, scores, image_threshold)
+    table = np.array([[counts["TP"], counts["FN"]], [counts["FP"], counts["TN"]]])
+    ax_table.imshow(np.array([[1, 0], [0, 1]]), cmap=ListedColormap(["#f5c6c0", "#c8e6c9"]), vmin=0, vmax=1)
+    for (row, col), value in np.ndenumerate(table):
+        name = [["TP", "FN"], ["FP", "TN"]][row][col]
+        ax_table.text(col, row, f"{name}\n{value}", ha="center", va="center", fontsize=10)
+    ax_table.set(xticks=[0, 1], xticklabels=["flagged", "passed"], yticks=[0, 1],
+                 yticklabels=["anomalous", "normal"])
+    ax_table.tick_params(labelsize=8)
+    tpr = counts["TP"] / max(1, counts["TP"] + counts["FN"])
+    fpr = counts["FP"] / max(1, counts["FP"] + counts["TN"])
+    ax_table.set_title(f"TPR {tpr:.2f}, FPR {fpr:.2f}", fontsize=9)
+    for column, index in enumerate(chosen):
+        top, bottom = fig.add_subplot(grid[1, column]), fig.add_subplot(grid[2, column])
+        outline = np.asarray(masks[index]) > 0
+        top.imshow(_to_image(images[index]))
+        bottom.imshow(np.asarray(maps[index]) >= pixel_threshold, cmap="gray", vmin=0, vmax=1)
+        for ax in (top, bottom):
+            if outline.any():
+                ax.contour(outline, levels=[0.5], colors="red", linewidths=0.8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        flagged = "flagged" if scores[index] >= image_threshold else "passed"
+        top.set_title(f"{'defect' if labels[index] else 'good'}, {flagged}\nscore {scores[index]:.4g}", fontsize=7)
+    fig.axes[2].set_ylabel("image, truth", fontsize=8)
+    fig.axes[3].set_ylabel(f"map >= {pixel_threshold:.3g}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+class ThresholdExplorer:
+    """Two sliders (image and pixel threshold) above a :func:`plot_threshold` figure.
+
+    Displaying it shows the sliders (an ipywidgets ``HBox``, also at ``.controls``) and the figure
+    as a plain PNG with a display id, which every slider move replaces. So a static page of the
+    executed notebook still shows the figure at the initial thresholds, while a live kernel
+    (Jupyter, Colab) redraws it.
+    """
+
+    def __init__(self, images: np.ndarray, maps: np.ndarray, masks: np.ndarray, scores: np.ndarray,
+                 labels: np.ndarray, count: int = 6) -> None:
+        import ipywidgets as widgets
+
+        from .metrics import f1_max
+
+        self.images, self.maps, self.masks = images, np.asarray(maps), masks
+        self.scores, self.labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
+        self.indices = _pick_examples(self.labels, count)
+        start = f1_max(self.labels, self.scores).threshold
+        low, high = float(self.scores.min()), float(self.scores.max())
+        self.image_slider = widgets.FloatSlider(value=start, min=low, max=high, step=(high - low) / 200 or 1e-6,
+                                                readout_format=".4f", description="image t",
+                                                continuous_update=False)
+        bottom, top = float(self.maps.min()), float(self.maps.max())
+        self.pixel_slider = widgets.FloatSlider(value=float(np.clip(start, bottom, top)), min=bottom, max=top,
+                                                step=(top - bottom) / 200 or 1e-6,
+                                                readout_format=".4f", description="pixel t",
+                                                continuous_update=False)
+        self.controls = widgets.HBox([self.image_slider, self.pixel_slider])
+        self._handle: Any = None
+        for slider in (self.image_slider, self.pixel_slider):
+            slider.observe(self._redraw, names="value")
+
+    def figure(self) -> Figure:
+        """The figure at the sliders' current thresholds."""
+        return plot_threshold(self.images, self.maps, self.masks, self.scores, self.labels,
+                              self.image_slider.value, self.pixel_slider.value, indices=self.indices)
+
+    def _png(self) -> Any:
+        import io
+
+        from IPython.display import Image
+
+        fig = self.figure()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+        plt.close(fig)
+        return Image(data=buffer.getvalue(), format="png")
+
+    def _redraw(self, _change: Any = None) -> None:
+        if self._handle is not None:
+            self._handle.update(self._png())
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.controls)
+        self._handle = display(self._png(), display_id=True)
+
+
+def threshold_explorer(images: np.ndarray, maps: np.ndarray, masks: np.ndarray, scores: np.ndarray,
+                       labels: np.ndarray, count: int = 6) -> ThresholdExplorer | Figure:
+    """An interactive :class:`ThresholdExplorer`, or without ipywidgets the static figure.
+
+    Both thresholds start at the image F1-max threshold (see :func:`prn_core.metrics.f1_max`).
+    """
+    try:
+        return ThresholdExplorer(images, maps, masks, scores, labels, count)
+    except ImportError:
+        from .metrics import f1_max
+
+        start = f1_max(labels, scores).threshold
+        return plot_threshold(images, maps, masks, scores, labels, start, start, count=count)
+
+
+def stretch_maps(maps: np.ndarray) -> np.ndarray:
+    """Anomaly maps rescaled together to [0, 1] (min to 0, max to 1), for display only.
+
+    A briefly trained model's probabilities can all lie in a narrow band (say 0.009 to 0.011);
+    on the fixed [0, 1] colour scale of :func:`show_predictions` they would look uniform. One
+    shared scale keeps the maps comparable with each other; scores and metrics use raw maps.
+
+    >>> stretch_maps(np.array([[0.25, 0.5], [0.75, 0.25]])).tolist()
+    [[0.0, 0.5], [1.0, 0.0]]
+    """
+    maps = np.asarray(maps, dtype=np.float32)
+    low, span = float(maps.min()), float(np.ptp(maps))
+    return (maps - low) / span if span > 0 else np.zeros_like(maps)

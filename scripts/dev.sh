@@ -28,6 +28,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 export PATH="$venv/bin:$PATH"
 export MPLBACKEND="${MPLBACKEND:-Agg}"
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"  # see prn_core/__init__.py
 
 if [ "${1:-}" = "test" ]; then
   shift
