@@ -32,7 +32,10 @@ __all__ = ["show_anomalies", "anomaly_gallery", "overlay_mask", "plot_history", 
            "plot_fusion", "attention_weights",
            "show_attention", "plot_parameters",
            "plot_focal_loss", "show_region_overlap", "plot_score_histograms", "plot_threshold",
-           "ThresholdExplorer", "threshold_explorer", "stretch_maps"]
+           "ThresholdExplorer", "threshold_explorer", "stretch_maps",
+           "plot_metric_bars", "plot_stability", "plot_paper_table", "plot_ablation_deltas", "plot_model_speed",
+           "plot_synthesis_speed", "plot_metrics_speed",
+           "show_resizing", "show_heatmap_files"]
 
 _ROWS = ("image", "mask", "overlay")
 _OVERLAY_COLOUR = np.array([1.0, 0.15, 0.1], np.float32)  # red tint for anomalous pixels
@@ -1190,3 +1193,306 @@ def stretch_maps(maps: np.ndarray) -> np.ndarray:
     maps = np.asarray(maps, dtype=np.float32)
     low, span = float(maps.min()), float(np.ptp(maps))
     return (maps - low) / span if span > 0 else np.zeros_like(maps)
+
+
+# --- chapters 7-8: our results against references, stability, ablations, benchmarks ------------
+
+
+def _label(metric: str) -> str:
+    from .results import METRIC_LABELS
+
+    return METRIC_LABELS.get(metric, metric.replace("_", " "))
+
+
+def plot_metric_bars(named: Mapping[str, Mapping[str, float | None]],
+                     metrics: Sequence[str] = ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap"),
+                     ours: Sequence[str] = (), title: str = "", ymin: float = 0.5) -> Figure:
+    """Grouped bars, one group per metric and one bar per named method, each bar labelled.
+
+    Methods named in ``ours`` are drawn solid; all others (references: other people's code and
+    numbers) are hatched, so a reader never mistakes one for the other. A metric a method did not
+    report is marked "n/r" instead of drawn as zero. The axis starts at ``ymin``.
+    """
+    methods = list(named)
+    width = 0.8 / max(len(methods), 1)
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.9 * len(metrics) + 1.2 * len(methods)), 3.8))
+    colours = plt.get_cmap("tab10").colors
+    for m, method in enumerate(methods):
+        style = {} if method in ours else {"hatch": "//", "edgecolor": "white", "alpha": 0.75}
+        labelled = False
+        for j, metric in enumerate(metrics):
+            x = j - 0.4 + (m + 0.5) * width
+            value = named[method].get(metric)
+            if value is None:
+                ax.text(x, ymin + 0.005, "n/r", ha="center", va="bottom", fontsize=6, rotation=90, color="#777777")
+                continue
+            ax.bar(x, max(value - ymin, 0.0), width, bottom=ymin, color=colours[m % 10],
+                   label=None if labelled else method + ("" if method in ours else " (reference)"), **style)
+            labelled = True
+            ax.text(x, max(value, ymin) + 0.004, f"{value:.3f}", ha="center", va="bottom", fontsize=6, rotation=90)
+    ax.set_xticks(range(len(metrics)), [_label(k) for k in metrics])
+    ax.set(ylim=(ymin, 1.08), ylabel=f"metric (axis from {ymin})", title=title)
+    ax.legend(fontsize=7, ncol=min(len(methods), 3), loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_stability(history: Sequence[Mapping[str, Any]],
+                   metrics: Sequence[str] = ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap"),
+                   split: str = "test") -> Figure:
+    """One panel per metric: the per-epoch ``split`` monitor and the validation curve of a run.
+
+    The best epoch of the monitor is circled and the final epoch marked with a square; the gap
+    between them is in each panel's title. The test monitor only *shows* how stable training
+    is: the reported model is the final one (or the best on validation), never the best on test.
+    """
+    from .results import final_vs_best
+
+    summary = final_vs_best(history, split, metrics)
+    epochs = [row["epoch"] for row in history]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.0 * len(metrics), 3.0), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        shown = [row.get(split, {}).get(metric, np.nan) for row in history]
+        ax.plot(epochs, shown, "-", marker=".", color="C0", label=f"{split} monitor")
+        val = [row.get("val", {}).get(metric, np.nan) for row in history]
+        if not np.all(np.isnan(val)):
+            ax.plot(epochs, val, "--", color="C7", label="validation")
+        s = summary[metric]
+        ax.plot(s["best_epoch"], s["best"], "o", mfc="none", mec="C3", ms=10, label="best epoch")
+        ax.plot(epochs[-1], s["final"], "s", color="C2", ms=6, label="final epoch")
+        ax.set(title=f"{_label(metric)}: final {s['final']:.3f}, best {s['best']:.3f}", xlabel="epoch")
+        ax.title.set_fontsize(8)
+    axes[0, 0].set_ylabel("metric")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"per-epoch {split} monitor: plotted only, never used to pick the model", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_paper_table(ours: Mapping[str, Mapping[str, Any]] | None = None, ymin: float = 0.75) -> Figure:
+    """Per-category image and pixel AUROC of the PRN paper and the unofficial code, and ours if given.
+
+    ``ours`` is the ``"categories"`` part of a ``prn reproduce`` ``summary.json`` (category ->
+    metric -> ``{"mean", "std"}``); it is drawn with its standard deviation over seeds. The
+    paper's and the unofficial code's numbers are others' (:mod:`prn_core.reference`) and hatched.
+    """
+    from .reference import PAPER, UNOFFICIAL
+
+    categories = list(PAPER)
+    sources: list[tuple[str, Callable[[str, int], tuple[float, float] | None], dict[str, Any]]] = [
+        ("PRN paper", lambda c, i: (PAPER[c][i], 0.0), {"color": "C0", "hatch": "//", "edgecolor": "white"}),
+        ("unofficial code (leaky)", lambda c, i: (UNOFFICIAL[c][i], 0.0) if c in UNOFFICIAL else None,
+         {"color": "C1", "hatch": "//", "edgecolor": "white"}),
+    ]
+    if ours:
+        key = ("image_auroc", "pixel_auroc")
+
+        def _ours(c: str, i: int) -> tuple[float, float] | None:
+            entry = ours.get(c, {}).get(key[i])
+            return None if entry is None else (entry["mean"], entry["std"])
+
+        sources.append(("ours (mean ± std over seeds)", _ours, {"color": "C2"}))
+    width = 0.8 / len(sources)
+    fig, axes = plt.subplots(2, 1, figsize=(12, 6), sharex=True)
+    for i, ax in enumerate(axes):
+        for s, (name, get, style) in enumerate(sources):
+            x = np.arange(len(categories)) - 0.4 + (s + 0.5) * width
+            values = [get(c, i) for c in categories]
+            keep = [k for k, v in enumerate(values) if v is not None]
+            heights = [values[k][0] - ymin for k in keep]
+            errors = [values[k][1] for k in keep]
+            ax.bar(x[keep], heights, width, bottom=ymin, yerr=errors if ours and s == len(sources) - 1 else None,
+                   label=name, alpha=0.85, **style)
+        ax.set(ylim=(ymin, 1.01), ylabel=("image" if i == 0 else "pixel") + f" AUROC (from {ymin})")
+        ax.grid(axis="y", alpha=0.3)
+    axes[1].set_xticks(range(len(categories)), categories, rotation=45, ha="right")
+    axes[0].set_title("MVTec AD per category" + ("" if ours else ": others' published numbers, not ours"))
+    axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ablation_deltas(results: Sequence[Mapping[str, Any]],
+                         metrics: Sequence[str] = ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap")) -> Figure:
+    """Per ablation variant, how much each metric moved against the baseline (one panel per metric).
+
+    ``results`` is the list in an ablation ``summary.json``. Bars right of zero: the variant did
+    better than the baseline; left: worse. The baseline's own value is in each panel's title.
+    """
+    from .ablations import ablation_rows
+
+    rows = [(name, deltas) for name, deltas in ablation_rows(results) if name != "baseline"]
+    base = next(r["metrics"] for r in results if r["variant"] == "baseline")
+    names = [name for name, _ in rows]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.0 * len(metrics), 0.45 * len(names) + 1.6),
+                             sharey=True, squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        deltas = np.array([d[metric] for _, d in rows])
+        ax.barh(range(len(names)), deltas, color=np.where(deltas >= 0, "C2", "C3"))
+        ax.axvline(0, color="#333333", linewidth=0.8)
+        limit = max(float(np.abs(deltas).max(initial=0.0)) * 1.35, 0.01)
+        for y, d in enumerate(deltas):
+            ax.text(d, y, f"{d:+.3f}", va="center", ha="left" if d >= 0 else "right", fontsize=7)
+        ax.set(xlim=(-limit, limit), title=f"{_label(metric)} (baseline {base[metric]:.3f})", xlabel="change")
+        ax.title.set_fontsize(8)
+    axes[0, 0].set_yticks(range(len(names)), names)
+    axes[0, 0].invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def plot_model_speed(benchmark: Mapping[str, Any], unofficial: Mapping[str, Any] | None = None) -> Figure:
+    """Train and eval seconds per image and trainable parameters from ``model_speed.json``.
+
+    Every configuration the benchmark measured is a bar; the unofficial implementation's numbers
+    (others', see :data:`prn_core.results.UNOFFICIAL_SPEED`) are hatched, with its measured range
+    of training speed as an error bar.
+    """
+    from .results import UNOFFICIAL_SPEED
+
+    unofficial = UNOFFICIAL_SPEED if unofficial is None else unofficial
+    runs = benchmark["results"]
+    names = [f"{r['backbone']}\n{r.get('variant', '')}".strip() for r in runs] + ["unofficial code\nresnet18"]
+    train_low, train_high = unofficial["train_s_per_image"]
+    panels = [
+        ("train s / image", [r["train_s_per_image"] for r in runs], (train_low + train_high) / 2,
+         (train_high - train_low) / 2),
+        ("eval s / image", [r["eval_s_per_image"] for r in runs], unofficial["eval_s_per_image"], 0.0),
+        ("trainable parameters (M)", [r["trainable_parameters"] / 1e6 for r in runs],
+         unofficial["trainable_parameters"] / 1e6, 0.0),
+    ]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    x = np.arange(len(names))
+    for ax, (title, values, theirs, spread) in zip(axes, panels):
+        ax.bar(x[:-1], values, color="C0")
+        ax.bar(x[-1], theirs, yerr=spread or None, color="C1", hatch="//", edgecolor="white", capsize=3)
+        for xi, v in zip(x, [*values, theirs]):
+            ax.text(xi, v, f"{v:.2f}" if v < 10 else f"{v:.1f}", ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(x, names, fontsize=7, rotation=30, ha="right")
+        ax.set_title(title, fontsize=9)
+    setting = benchmark.get("setting", {})
+    size = setting.get("image_size", ["?", "?"])
+    fig.suptitle(f"ours (blue, measured by benchmarks/model_speed.py) vs the unofficial code (orange, others' "
+                 f"numbers); {size[0]}x{size[1]}, batch {setting.get('batch', '?')}, "
+                 f"{setting.get('threads', '?')} CPU threads", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_synthesis_speed(benchmark: Mapping[str, Any]) -> Figure:
+    """Samples per second for each synthesis step from ``synthesis_speed.json`` (log axis).
+
+    The dashed line is the benchmark's target for the expensive kinds: below it, the data
+    loader rather than the model would limit training speed.
+    """
+    speeds = benchmark["samples_per_s"]
+    names = list(speeds)
+    best = np.array([speeds[n]["best"] for n in names])
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(names) + 1.4))
+    ax.barh(range(len(names)), best, color=["C0" if n.startswith("mix_") else "C4" for n in names])
+    for y, v in enumerate(best):
+        ax.text(v, y, f" {v:,.0f}/s  ({1000 / v:.2f} ms)", va="center", fontsize=7)
+    targets = benchmark.get("targets_samples_per_s", {})
+    if targets:
+        ax.axvline(min(targets.values()), color="#333333", linestyle="--", linewidth=1,
+                   label=f"target {min(targets.values()):.0f}/s")
+        ax.legend(fontsize=7, loc="lower right")
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set(xlim=(None, best.max() * 20), xlabel="samples per second (best of repeats, log scale)",
+           title=f"synthesis throughput, {benchmark.get('data', '')}, one thread")
+    ax.title.set_fontsize(9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_metrics_speed(benchmark: Mapping[str, Any]) -> Figure:
+    """Seconds and peak memory of the binned metrics against the exact ones, from ``metrics_speed.json``.
+
+    Binned metrics sort nothing: they count scores into a fixed number of bins, so memory stays
+    bounded however many pixels there are. The right panel shows what that costs in accuracy.
+    """
+    exact = benchmark["exact_reference"]
+    errors = benchmark["abs_error_vs_exact"]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    names = ["binned\n(prn_core.metrics)", "exact\n(sklearn + sorting)"]
+    seconds = [benchmark["seconds_all_metrics"]["best"], benchmark["exact_reference_seconds_sklearn_plus_sorted_au_pro"]]
+    memory = [benchmark["peak_memory_mib_beyond_inputs"], benchmark["exact_reference_peak_memory_mib"]]
+    for ax, values, title in ((axes[0], seconds, "seconds"), (axes[1], memory, "peak memory beyond inputs (MiB)")):
+        ax.bar([0, 1], values, color=["C0", "C7"])
+        for xi, v in enumerate(values):
+            ax.text(xi, v, f"{v:.1f}", ha="center", va="bottom", fontsize=8)
+        ax.set_xticks([0, 1], names, fontsize=8)
+        ax.set_title(title, fontsize=9)
+    keys = list(errors)
+    axes[2].barh(range(len(keys)), [max(errors[k], 1e-16) for k in keys], color="C0")
+    axes[2].set_xscale("log")
+    axes[2].set_yticks(range(len(keys)), [f"{_label(k)}\n(exact {exact[k]:.4f})" for k in keys], fontsize=7)
+    axes[2].set_title("|binned - exact|", fontsize=9)
+    size = benchmark.get("image_size", ["?", "?"])
+    fig.suptitle(f"all metrics on {benchmark.get('maps', '?')} maps of {size[0]}x{size[1]} "
+                 f"({benchmark.get('pixels', 0) / 1e6:.1f} M pixels), one CPU thread", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# --- chapter 9: your own data, non-square inputs, deployment ----------------------------------
+
+
+def show_resizing(path: Any, image_size: tuple[int, int], mask_path: Any | None = None) -> Figure:
+    """One image file as stored, squashed to ``image_size``, padded to it, and the valid region.
+
+    Squashing (the MVTec convention) stretches a long part and its defects into the model's
+    shape; ``keep_aspect`` scales it to fit and replicates the border into the rest. The last
+    panel is the valid region the metrics score (white): padding never counts as a false alarm
+    or a miss. With ``mask_path`` the defect is tinted red in every panel. Panels keep their
+    true proportions.
+    """
+    from pathlib import Path
+
+    from prn_core.data.images import read_image, read_mask, resize_image, resize_mask, valid_region
+
+    raw = read_image(Path(path))
+    raw_mask = read_mask(Path(mask_path)) if mask_path is not None else np.zeros(raw.shape[:2], np.uint8)
+    size = tuple(image_size)
+    panels = [(overlay_mask(raw, raw_mask), f"as stored {raw.shape[0]}x{raw.shape[1]}")]
+    for keep, name in ((False, "squashed"), (True, "padded (keep_aspect)")):
+        image = resize_image(raw, size, keep_aspect=keep)
+        panels.append((overlay_mask(image, resize_mask(raw_mask, size, keep_aspect=keep)), f"{name} {size[0]}x{size[1]}"))
+    valid = valid_region(raw.shape[:2], size, keep_aspect=True)
+    panels.append((valid.astype(np.float32), f"valid region ({valid.mean():.0%} of pixels)"))
+    ratios = [p.shape[1] / p.shape[0] for p, _ in panels]
+    fig, axes = plt.subplots(1, len(panels), figsize=(1.9 * sum(ratios) + 0.6, 2.4), squeeze=False,
+                             gridspec_kw={"width_ratios": ratios})
+    for ax, (image, title) in zip(axes[0], panels):
+        ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def show_heatmap_files(predictions: Sequence[Mapping[str, Any]], count: int = 6, columns: int = 3) -> Figure:
+    """The heatmap PNGs ``prn predict`` wrote, titled with file name and score.
+
+    ``predictions`` is the ``"predictions"`` list of its ``scores.json`` (keys ``image``,
+    ``score``, ``heatmap``), so the figure shows exactly what a deployment hands over.
+    """
+    from pathlib import Path
+
+    from prn_core.data.images import read_image
+
+    rows = list(predictions)[:count]
+    if not rows:
+        raise ValueError("show_heatmap_files got no predictions; pass scores.json's 'predictions' list")
+    n_rows = math.ceil(len(rows) / columns)
+    fig, axes = plt.subplots(n_rows, columns, figsize=(2.3 * columns, 2.4 * n_rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, row in zip(axes.ravel(), rows):
+        ax.imshow(read_image(Path(row["heatmap"])))
+        ax.set_title(f"{Path(row['image']).name}\nscore {row['score']:.3f}", fontsize=8)
+    fig.tight_layout()
+    return fig
