@@ -1150,7 +1150,7 @@ class ThresholdExplorer:
 
         fig = self.figure()
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+        fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
         plt.close(fig)
         return Image(data=buffer.getvalue(), format="png")
 
