@@ -4,6 +4,7 @@
 # Expects to run inside the environment that scripts/dev.sh prepares.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export HF_HUB_OFFLINE=1  # tests never reach a model hub; fail fast instead of retrying
 t0=$(date +%s)
 python -m pytest -q -p no:cacheprovider tests prn_core --doctest-modules "$@"
 t1=$(date +%s)
