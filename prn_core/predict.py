@@ -1,7 +1,8 @@
 """Inference on image files: what ``prn predict`` and deployment use.
 
 A heatmap PNG per image (the anomaly map blended over the input) plus ``scores.json`` with the
-image score and, where a threshold is stored in the model file, the decision.
+image score and the largest pixel probability. Inputs are resized exactly as in training
+(squashed, or padded when the model was trained with ``keep_aspect``).
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def predict_files(images: Sequence[str | Path], checkpoint: str | Path, out_dir:
     rows = []
     for start in range(0, len(paths), batch_size):
         part = paths[start : start + batch_size]
-        batch = np.stack([load_image(p, cfg.data.image_size) for p in part])
+        batch = np.stack([load_image(p, cfg.data.image_size, keep_aspect=cfg.data.keep_aspect) for p in part])
         maps, scores = predict(model, batch, batch_size=batch_size)
         for path, img, amap, score in zip(part, batch, maps, scores):
             heat_path = out_dir / f"{path.stem}_heatmap.png"

@@ -30,11 +30,11 @@ COMMANDS: dict[str, str] = {
                               "--set train.threads=1 --out runs/cpu/bottle/seed0  "
                               "# then copy result.json, report.md and *.png to results/cpu/bottle/",
     "cpu/magnetic_tile/result.json": "prn train --profile cpu --data-root ../shared/data/mtd --category magnetic_tile "
-                                     "--out runs/cpu/magnetic_tile/seed0  "
+                                     "--set train.monitor_test=false --out runs/cpu/magnetic_tile/seed0  "
                                      "# then copy result.json, report.md and *.png to results/cpu/magnetic_tile/",
     "cpu/magnetic_tile_aspect/result.json": "prn train --profile cpu --data-root ../shared/data/mtd "
                                             "--category magnetic_tile --image-size auto --keep-aspect "
-                                            "--out runs/cpu/magnetic_tile_aspect  "
+                                            "--set train.monitor_test=false --out runs/cpu/magnetic_tile_aspect/seed0  "
                                             "# then copy to results/cpu/magnetic_tile_aspect/",
     "reproduce/summary.json": "prn reproduce --profile full --data-root /content/mvtec --categories all "
                               "--seeds 0 1 2 --out results/reproduce",

@@ -1451,7 +1451,13 @@ def show_resizing(path: Any, image_size: tuple[int, int], mask_path: Any | None 
     """
     from pathlib import Path
 
-    from prn_core.data.images import read_image, read_mask, resize_image, resize_mask, valid_region
+    from prn_core.data.images import (
+        read_image,
+        read_mask,
+        resize_image,
+        resize_mask,
+        valid_region,
+    )
 
     raw = read_image(Path(path))
     raw_mask = read_mask(Path(mask_path)) if mask_path is not None else np.zeros(raw.shape[:2], np.uint8)

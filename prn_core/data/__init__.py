@@ -32,6 +32,7 @@ from prn_core.data.mvtec import (
     few_shot_split,
     list_samples,
 )
+from prn_core.data.convert import write_folder_dataset
 from prn_core.data.stats import image_shape_stats, suggest_image_size
 from prn_core.data.textures import (
     DTDTextures,
@@ -91,4 +92,5 @@ __all__ = [
     "download_dagm",
     "image_shape_stats",
     "suggest_image_size",
+    "write_folder_dataset",
 ]
