@@ -8,7 +8,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import matplotlib
 import pytest
+
+matplotlib.use("Agg")  # tests draw figures without a display
+import matplotlib.pyplot as plt  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,3 +29,10 @@ def shared_data() -> Path:
             pytest.fail(f"CI=true but the real data folder {root} is missing")
         pytest.skip(f"real data not found at {root}")
     return root
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Every test that draws leaves no open figure behind (matplotlib warns past 20)."""
+    yield
+    plt.close("all")

@@ -1,9 +1,6 @@
 """Figure helpers of chapter 1: sample galleries, the few-shot split, foreground masks."""
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402

@@ -1,9 +1,6 @@
 """Figure helpers of chapter 2: Perlin masks, textures, extended anomalies, the epoch mix."""
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402

@@ -1,9 +1,6 @@
 """Figure and analysis helpers of chapter 4: the MSF diagram, attention weights, parameter bars."""
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402

@@ -1,21 +1,12 @@
 """Figure helpers of chapter 5: the loss figure is computed with the package's loss."""
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
 from prn_core import viz
 
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
 
 
 def test_plot_focal_loss_shares_show_focal_favours_the_rare_hard_pixels():

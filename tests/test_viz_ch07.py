@@ -1,22 +1,12 @@
 """Figure helpers of chapter 7: our metrics against references, stability, the per-category table."""
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
-import pytest
 from matplotlib.figure import Figure
 
 from prn_core import viz
 from prn_core.reference import PAPER
 
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
 
 
 def _bar_tops(ax):

@@ -1,20 +1,11 @@
 """Figure helpers of chapter 8: ablation deltas and the three benchmark figures."""
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 from prn_core import viz
 
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
 
 
 def _variant(name, image_auroc, au_pro):

@@ -1,22 +1,13 @@
 """Figure helpers of chapter 9: squash vs pad for a long image, and prn predict's heatmap files."""
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
 import cv2
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
 from prn_core import viz
 
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
 
 
 @pytest.fixture()
