@@ -21,6 +21,7 @@ __all__ = ["Chapter", "setup_chapter", "REPOSITORY_URL", "runs_dir"]
 
 # The install cell of every chapter pins this URL; tests/test_book.py checks it equals _config.yml's.
 REPOSITORY_URL = "https://github.com/prn-book/prn-book"
+FIGURE_DPI = 72  # stored notebook figures: sharp in the book, and the notebooks stay small in git
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,9 @@ def setup_chapter(profile: str | None = None, category: str | None = None, **ove
         source, root = "demo", None
         category = category if category in DEMO_CATEGORIES else DEMO_CATEGORIES[0]
     cfg = override(cfg, **{"data.root": root, "data.category": category, **overrides})
+    import matplotlib
+
+    matplotlib.rcParams["figure.dpi"] = FIGURE_DPI
     chapter = Chapter(cfg, source)
     print(chapter)
     return chapter
