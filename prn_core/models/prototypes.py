@@ -192,6 +192,20 @@ class PrototypeBank(nn.Module):
         """Prototypical residuals R = (F - P)^2 per scale, each (B, C_i, h_i, w_i), in float32."""
         return [(f.float() - p).square() for f, p in zip(features, self.nearest(features, mode))]
 
+    def residual_map(self, features: Sequence[torch.Tensor], image_size: tuple[int, int],
+                     mode: str = "image") -> torch.Tensor:
+        """The training-free detector: channel-mean residuals, upsampled and summed over scales.
+
+        It is what prototypes alone can see, before any network is trained, so it is the
+        baseline every trained PRN has to beat. Returns (B, H, W) float32.
+        """
+        maps = [
+            nn.functional.interpolate(r.mean(1, keepdim=True), size=tuple(image_size), mode="bilinear",
+                                      align_corners=False)
+            for r in self.residuals(features, mode)
+        ]
+        return torch.stack(maps).sum(0)[:, 0]
+
 
 def _nearest_image(feat: torch.Tensor, proto: torch.Tensor) -> torch.Tensor:
     """(B, C, h, w), (K, C, h, w) -> (B, C, h, w): whole-map nearest prototype."""
