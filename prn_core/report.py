@@ -1,6 +1,9 @@
 """A small human-readable report for a finished run: figures plus a markdown summary.
 
 ``prn demo`` and ``prn train`` call it so a run leaves something to look at, not only JSON.
+The report opens with the test metrics beside the training-free residual detector's on the same
+test images (:mod:`prn_core.baseline`), so a model that has not learnt cannot pass unnoticed;
+the baseline's numbers are also added to ``result.json`` as ``baseline_metrics``.
 """
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import viz  # noqa: E402
+from .baseline import evaluate_residual_baseline  # noqa: E402
+from .runinfo import write_json_atomic  # noqa: E402
 
 __all__ = ["write_report"]
 
@@ -30,9 +35,19 @@ def write_report(trained: Any, ev: Any, result: dict[str, Any], out_dir: str | P
     figures["predictions"] = _save(fig, out_dir / "predictions.png")
     fig = viz.plot_curves(ev.labels, ev.scores, ev.masks, ev.maps)
     figures["curves"] = _save(fig, out_dir / "curves.png")
+    model = trained.model
+    baseline = evaluate_residual_baseline(model.backbone, model.prototypes, trained.data.split.test,
+                                          trained.data.cache).metrics
+    result["baseline_metrics"] = baseline
+    write_json_atomic(out_dir / "result.json", result)
     m = result["metrics"]
     lines = [
         f"# PRN run: {result['category']} ({result['profile']} profile, seed {result['seed']})",
+        "",
+        "| test metric | PRN | training-free residuals |",
+        "|---|---|---|",
+        *[f"| {k} | {v:.3f} | {baseline.get(k, float('nan')):.3f} |" for k, v in m.items()
+          if isinstance(v, float)],
         "",
         f"- command: `{result.get('command')}`",
         f"- protocol: {result['protocol']}, selection: {result['selection']} (epoch {result['selected_epoch']})",
@@ -40,10 +55,6 @@ def write_report(trained: Any, ev: Any, result: dict[str, Any], out_dir: str | P
         f"(seen anomalies removed: {result['protocol'] == 'honest'})",
         f"- training: {result['train_seconds']:.0f} s on {result['hardware'].get('gpu') or result['hardware']['processor']}",
         f"- commit: {result['git_commit']}",
-        "",
-        "| metric | value |",
-        "|---|---|",
-        *[f"| {k} | {v:.4f} |" for k, v in m.items() if isinstance(v, float)],
         "",
         *[f"![{name}]({path.name})" for name, path in figures.items()],
         "",

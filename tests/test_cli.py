@@ -112,3 +112,9 @@ def test_demo_end_to_end(capsys, tmp_path):
     for name in ("report.md", "training.png", "predictions.png", "curves.png", "model.pt"):
         assert (out / name).is_file(), name
     assert np.isfinite(list(result["metrics"].values())).all()
+    baseline = result["baseline_metrics"]  # the training-free detector, same test images
+    assert set(baseline) == set(result["metrics"]) and all(0 <= v <= 1 for v in baseline.values())
+    report = (out / "report.md").read_text()
+    row = next(line for line in report.splitlines() if line.startswith("| pixel_auroc |"))
+    assert row == (f"| pixel_auroc | {result['metrics']['pixel_auroc']:.3f} "
+                   f"| {baseline['pixel_auroc']:.3f} |")
