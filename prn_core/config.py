@@ -137,6 +137,7 @@ class ModelConfig:
     attention_layers: int = 1
     decoder_channels: tuple[int, int, int, int] = (128, 64, 32, 16)
     head_channels: int = 16  # width of the full-resolution head (the unofficial code uses 64)
+    residual_prior: bool = False  # ours: add the training-free residual map to the logits
     score: str = "topk"  # "topk" mean of top-k pixels, or "max_smoothed"
     score_topk: int = 100
 

@@ -192,6 +192,12 @@ def _prototype_meta(cfg: PRNConfig, data: PreparedData) -> dict[str, Any]:
     }
 
 
+def _normal_batches(data: PreparedData, batch_size: int) -> Iterable[torch.Tensor]:
+    """The training normals as (B, 3, H, W) CPU batches, for K-means and the residual prior."""
+    for i in range(0, len(data.normals), batch_size):
+        yield torch.from_numpy(np.stack(data.normals[i : i + batch_size])).permute(0, 3, 1, 2)
+
+
 def fit_or_load_prototypes(
     cfg: PRNConfig, data: PreparedData, backbone: torch.nn.Module, path: Path, device: torch.device,
     progress: bool = True,
@@ -200,12 +206,8 @@ def fit_or_load_prototypes(
     meta = _prototype_meta(cfg, data)
     if path.exists():
         return PrototypeBank.load(path, expect=meta)
-    batches = (
-        torch.from_numpy(np.stack(data.normals[i : i + cfg.train.batch_size])).permute(0, 3, 1, 2).to(device)
-        for i in range(0, len(data.normals), cfg.train.batch_size)
-    )
-    bank = fit_prototypes(backbone.to(device), batches, ratio=cfg.model.prototype_ratio, seed=cfg.seed,
-                          meta=meta, progress=progress)
+    bank = fit_prototypes(backbone.to(device), _normal_batches(data, cfg.train.batch_size),
+                          ratio=cfg.model.prototype_ratio, seed=cfg.seed, meta=meta, progress=progress)
     bank.save(path)
     return bank
 
@@ -351,6 +353,7 @@ def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
     bank = fit_or_load_prototypes(cfg, data, backbone, out_dir / PROTOTYPES, device, progress)
     torch.manual_seed(cfg.seed)
     model = build_prn(cfg.model, cfg.data.image_size, prototypes=bank, backbone=backbone).to(device)
+    model.calibrate_residual_prior(_normal_batches(data, cfg.train.batch_size))
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
 

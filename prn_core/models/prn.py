@@ -7,7 +7,10 @@ Data flow for images (B, 3, H, W) in [0, 1]:
 3. MSF over the features and, separately, over the residuals;
 4. per scale: concatenate fused features and fused residuals, then multi-size self-attention;
 5. a second MSF over the attended maps;
-6. the decoder from the bottom up to a (B, 1, H, W) logit map.
+6. the decoder from the bottom up to a (B, 1, H, W) logit map;
+7. optionally (``residual_prior``, our addition), plus ``w * z``: the training-free residual map
+   of :mod:`prn_core.baseline`, log-standardised on the training normals, with a learnt ``w``
+   that starts at 1. Training then starts from that detector instead of a blank map.
 
 In training mode :class:`PRN` returns logits; in eval it returns :class:`PRNOutput`, the
 anomaly map (sigmoid probabilities) and the image score (mean of the top-k pixel probabilities,
@@ -17,6 +20,7 @@ which oneDNN runs about 1.3x faster on CPU and cuDNN prefers under AMP. Every op
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import torch
@@ -28,11 +32,12 @@ from prn_core.models.attention import MultiSizeAttention, fit_patch_sizes
 from prn_core.models.backbone import Backbone, build_backbone
 from prn_core.models.decoder import Decoder
 from prn_core.models.fusion import MultiScaleFusion
-from prn_core.models.prototypes import PROTOTYPE_STRIDES, PrototypeBank
+from prn_core.models.prototypes import PROTOTYPE_STRIDES, PrototypeBank, fuse_residual_maps
 
 __all__ = ["PRN", "PRNOutput", "SMOOTH_SIGMA", "build_prn"]
 
 SMOOTH_SIGMA = 4.0  # Gaussian sigma (pixels) of the "max_smoothed" image score
+PRIOR_EPS = 1e-6  # keeps log() of an exactly-zero residual finite
 
 
 class PRNOutput(NamedTuple):
@@ -87,6 +92,9 @@ class PRN(nn.Module):
         )
         self.fuse_attended = MultiScaleFusion([2 * width for width in fused], fused)
         self.decoder = Decoder(self.backbone.channels[scales], fused, cfg.decoder_channels, cfg.head_channels)
+        if cfg.residual_prior:  # registered only when used, so older checkpoints still load
+            self.prior_weight = nn.Parameter(torch.ones(()))
+            self.register_buffer("prior_stats", torch.tensor([0.0, 1.0]))  # mean, std of log R
         self.prototypes: PrototypeBank | None = None
         if prototypes is not None:
             self.set_prototypes(prototypes)
@@ -122,7 +130,36 @@ class PRN(nn.Module):
         residuals = self.prototypes.residuals(features, self.cfg.residual)
         fused = zip(self.fuse_features(features), self.fuse_residuals(residuals))
         attended = [msa(torch.cat(pair, dim=1)) for msa, pair in zip(self.attention, fused)]  # (B, 2c_s, ., .)
-        return self.decoder(bottom, self.fuse_attended(attended), tuple(x.shape[-2:]))
+        logits = self.decoder(bottom, self.fuse_attended(attended), tuple(x.shape[-2:]))
+        if self.cfg.residual_prior:
+            logits = logits + self.prior_weight * self._prior(residuals, tuple(x.shape[-2:]))[:, None]
+        return logits
+
+    def _prior(self, residuals: list[torch.Tensor], image_size: tuple[int, int]) -> torch.Tensor:
+        """(B, H, W) standardised log residual map: about N(0, 1) on the training normals."""
+        log_map = torch.log(fuse_residual_maps(residuals, image_size) + PRIOR_EPS)
+        return (log_map - self.prior_stats[0]) / self.prior_stats[1]
+
+    @torch.no_grad()
+    def calibrate_residual_prior(self, images: Iterable[torch.Tensor]) -> tuple[float, float]:
+        """Set the prior's standardisation from normal images, (B, 3, H, W) batches in [0, 1].
+
+        A no-op returning (0, 1) unless ``cfg.residual_prior``; deterministic, so every rank of
+        a distributed run computes the same statistics.
+        """
+        if not self.cfg.residual_prior:
+            return 0.0, 1.0
+        if self.prototypes is None:
+            raise RuntimeError("calibrate_residual_prior needs prototypes; attach them first")
+        device = self.prior_stats.device
+        logs = []
+        for batch in images:
+            features = self.backbone(batch.to(device).contiguous(memory_format=torch.channels_last))[:3]
+            residuals = self.prototypes.residuals(features, self.cfg.residual)
+            logs.append(torch.log(fuse_residual_maps(residuals, tuple(batch.shape[-2:])) + PRIOR_EPS).flatten())
+        values = torch.cat(logs)
+        self.prior_stats.copy_(torch.stack([values.mean(), values.std().clamp_min(1e-6)]))
+        return float(self.prior_stats[0]), float(self.prior_stats[1])
 
     def score(self, probs: torch.Tensor) -> torch.Tensor:
         """(B, 1, H, W) probabilities -> (B,) image scores as configured by ``cfg.score``."""

@@ -37,6 +37,7 @@ __all__ = [
     "PrototypeBank",
     "PrototypeMismatchError",
     "fit_prototypes",
+    "fuse_residual_maps",
     "num_prototypes",
 ]
 
@@ -194,17 +195,23 @@ class PrototypeBank(nn.Module):
 
     def residual_map(self, features: Sequence[torch.Tensor], image_size: tuple[int, int],
                      mode: str = "image") -> torch.Tensor:
-        """The training-free detector: channel-mean residuals, upsampled and summed over scales.
+        """The training-free detector on ``features``: see :func:`fuse_residual_maps`."""
+        return fuse_residual_maps(self.residuals(features, mode), image_size)
 
-        It is what prototypes alone can see, before any network is trained, so it is the
-        baseline every trained PRN has to beat. Returns (B, H, W) float32.
-        """
-        maps = [
-            nn.functional.interpolate(r.mean(1, keepdim=True), size=tuple(image_size), mode="bilinear",
-                                      align_corners=False)
-            for r in self.residuals(features, mode)
-        ]
-        return torch.stack(maps).sum(0)[:, 0]
+
+def fuse_residual_maps(residuals: Sequence[torch.Tensor], image_size: tuple[int, int]) -> torch.Tensor:
+    """Channel-mean residuals, upsampled to ``image_size`` and summed over scales: (B, H, W).
+
+    It is what prototypes alone can see, before any network is trained: the baseline every
+    trained PRN has to beat (:mod:`prn_core.baseline`), and the optional residual prior of
+    :class:`prn_core.models.PRN`.
+    """
+    maps = [
+        nn.functional.interpolate(r.mean(1, keepdim=True), size=tuple(image_size), mode="bilinear",
+                                  align_corners=False)
+        for r in residuals
+    ]
+    return torch.stack(maps).sum(0)[:, 0]
 
 
 def _nearest_image(feat: torch.Tensor, proto: torch.Tensor) -> torch.Tensor:
