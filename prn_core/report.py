@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import viz  # noqa: E402
+from .atomic import save_figure_atomic, write_text_atomic  # noqa: E402
 
 __all__ = ["write_report"]
 
@@ -49,11 +50,12 @@ def write_report(trained: Any, ev: Any, result: dict[str, Any], out_dir: str | P
         "",
     ]
     report = out_dir / "report.md"
-    report.write_text("\n".join(lines))
+    write_text_atomic(report, "\n".join(lines))
     return report
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    try:
+        return save_figure_atomic(fig, path, dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +44,8 @@ from .data import (
 from .losses import prn_loss
 from .metrics import compute_metrics
 from .models import PRN, PrototypeBank, build_backbone, build_prn, fit_prototypes
-from .runinfo import git_commit, hardware, write_json_atomic
+from .atomic import torch_save_atomic, write_json_atomic, write_text_atomic
+from .runinfo import git_commit, hardware
 from .synthesis import AnomalyMix, ExtendedAnomaly, SimulatedAnomaly
 
 __all__ = [
@@ -273,18 +272,6 @@ def _selection_score(metrics: dict[str, float]) -> float:
     return float(np.mean([metrics[k] for k in keys])) if keys else -math.inf
 
 
-def _save_atomic(obj: Any, path: Path) -> None:
-    """torch.save through a temporary file and os.replace: a kill never leaves half a checkpoint."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _lr_lambda(cfg: PRNConfig, total_steps: int):
     if cfg.train.schedule == "constant":
         return lambda step: 1.0
@@ -306,7 +293,7 @@ class TrainResult:
 def save_model(model: PRN, cfg: PRNConfig, path: Path, extra: dict[str, Any] | None = None) -> Path:
     """A self-contained model file: config, prototypes and weights; loads with weights_only."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _save_atomic({"format": "prn-model/1", "config": json.dumps(to_dict(cfg)), "prototypes": model.prototypes.to_state(),
+    torch_save_atomic({"format": "prn-model/1", "config": json.dumps(to_dict(cfg)), "prototypes": model.prototypes.to_state(),
                   "state_dict": model.state_dict(), **(extra or {})}, path)
     return path
 
@@ -419,8 +406,8 @@ def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
             row["test"] = evaluate(model, test_samples, data.cache, device, cfg.train.batch_size, progress=False).metrics
         history.append(row)
         if _is_best(cfg, history):
-            _save_atomic({"model": model.state_dict(), "epoch": epoch + 1}, out_dir / BEST)
-        _save_atomic({
+            torch_save_atomic({"model": model.state_dict(), "epoch": epoch + 1}, out_dir / BEST)
+        torch_save_atomic({
             "config": json.dumps(to_dict(cfg)), "epoch": epoch + 1, "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state(),
@@ -446,9 +433,7 @@ def _is_best(cfg: PRNConfig, history: list[dict[str, Any]]) -> bool:
 
 def _write_log(path: Path, history: Iterable[dict[str, Any]]) -> None:
     """Rewrite the JSON-lines log from the history, so a resumed run never duplicates epochs."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(row) + "\n" for row in history))
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in history))
 
 
 def run(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,

@@ -20,12 +20,12 @@ ground-truth defect pixels fall inside these masks on the real bottle and hazeln
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from prn_core.atomic import write_image_atomic
 from prn_core.data.images import default_cache_dir, load_image
 
 __all__ = ["estimate_foreground", "cached_foreground", "FOREGROUND_VERSION", "FOREGROUND_SETTINGS"]
@@ -140,8 +140,5 @@ def cached_foreground(
         if cached is not None and cached.shape == tuple(image_size):
             return cached > 0
     fg = estimate_foreground(load_image(path, image_size, keep_aspect))
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_name(f"{file.stem}.{os.getpid()}.tmp.png")
-    cv2.imwrite(str(tmp), fg.astype(np.uint8) * 255)
-    tmp.replace(file)  # atomic: concurrent workers never read a half-written mask
+    write_image_atomic(file, fg.astype(np.uint8) * 255)  # workers never read half a mask
     return fg
