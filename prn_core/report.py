@@ -29,16 +29,17 @@ def write_report(trained: Any, ev: Any, result: dict[str, Any], out_dir: str | P
     images = np.stack([trained.data.cache.image(trained.data.split.test[i]) for i in order])
     fig = viz.show_predictions(images, ev.masks[order], ev.maps[order], ev.scores[order], ev.labels[order])
     figures["predictions"] = _save(fig, out_dir / "predictions.png")
-    fig = viz.plot_curves(ev.labels, ev.scores, ev.masks, ev.maps)
+    fig = viz.plot_curves(ev.labels, ev.scores, **ev.metric_inputs())
     figures["curves"] = _save(fig, out_dir / "curves.png")
     m = result["metrics"]
     lines = [
         f"# PRN run: {result['category']} ({result['profile']} profile, seed {result['seed']})",
         "",
         f"- command: `{result.get('command')}`",
-        f"- protocol: {result['protocol']}, selection: {result['selection']} (epoch {result['selected_epoch']})",
+        f"- protocol: {result['protocol']}, selection: {result['selection']} (epoch {result['selected_epoch']})"
+        + (" ; per-epoch test monitor: diagnostic only" if result.get("test_monitor") else ""),
         f"- test set: {result['test_counts']['normal']} normal, {result['test_counts']['anomalous']} anomalous "
-        f"(seen anomalies removed: {result['protocol'] == 'honest'})",
+        f"(seen anomalies removed: {result['protocol'] != 'leaky'})",
         f"- training: {result['train_seconds']:.0f} s on {result['hardware'].get('gpu') or result['hardware']['processor']}",
         f"- commit: {result['git_commit']}",
         "",
