@@ -46,27 +46,65 @@ def test_same_seed_gives_identical_metrics(reference_run, tmp_path):
     assert result["metrics"] == expected
 
 
-def test_kill_minus_9_then_resume_matches_uninterrupted(reference_run, tmp_path):
-    proc = _cli(*_train_args(tmp_path))
-    ckpt = tmp_path / CHECKPOINT
-    deadline = time.time() + 600
-    while not ckpt.exists():  # first epoch finished: kill in the middle of the second
+# The CLI in a child that stops inside epoch 2 (step 6 of 4-step epochs), after epoch 1's
+# checkpoint: it writes a marker and waits, so the parent's signal cannot race the trainer.
+_PAUSING_CLI = """
+import sys, time
+from pathlib import Path
+import prn_core.train as train
+from prn_core.cli import main
+
+marker, steps, real = Path(sys.argv[1]), [0], train.prn_loss
+def pausing_loss(*args, **kwargs):
+    steps[0] += 1
+    if steps[0] == 6:
+        marker.write_text("in epoch 2")
+        time.sleep(600)
+    return real(*args, **kwargs)
+train.prn_loss = pausing_loss
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _stop_in_epoch_two(out: Path, sig: signal.Signals) -> tuple[int, str]:
+    marker = out.parent / f"{out.name}.paused"
+    proc = subprocess.Popen([sys.executable, "-c", _PAUSING_CLI, str(marker), *_train_args(out)],
+                            env={**os.environ, "PRN_PROFILE": "ci", "HF_HUB_OFFLINE": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while not marker.exists():  # a poll for the child's own signal, not a guess at its speed
         assert proc.poll() is None, proc.communicate()[1][-2000:]
-        assert time.time() < deadline
+        assert time.monotonic() < deadline, "the trainer never reached epoch 2"
         time.sleep(0.05)
-    time.sleep(1.0)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    state = torch.load(ckpt, weights_only=True)
-    assert state["epoch"] < TINY["train.epochs"], "the run finished before it could be killed"
-    resumed = _cli(*_train_args(tmp_path), "--resume")
+    os.kill(proc.pid, sig)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+def _resume_matches(out: Path, reference: Path) -> None:
+    assert torch.load(out / CHECKPOINT, weights_only=True)["epoch"] == 1
+    resumed = _cli(*_train_args(out), "--resume")
     _, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err[-2000:]
-    got = json.loads((tmp_path / RESULT).read_text())
-    want = json.loads((reference_run / RESULT).read_text())
+    got = json.loads((out / RESULT).read_text())
+    want = json.loads((reference / RESULT).read_text())
     assert got["metrics"] == want["metrics"]
     assert [r["epoch"] for r in got["history"]] == [1, 2, 3]
     assert [r["loss"] for r in got["history"]] == [r["loss"] for r in want["history"]]
+
+
+def test_kill_minus_9_then_resume_matches_uninterrupted(reference_run, tmp_path):
+    code, _ = _stop_in_epoch_two(tmp_path / "run", signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    _resume_matches(tmp_path / "run", reference_run)
+
+
+def test_ctrl_c_says_resume_and_resume_continues(reference_run, tmp_path):
+    code, err = _stop_in_epoch_two(tmp_path / "run", signal.SIGINT)
+    assert code == 2 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("prn train: error: interrupted") and "--resume" in last, last
+    _resume_matches(tmp_path / "run", reference_run)
 
 
 def test_checkpoints_load_with_weights_only(reference_run):
@@ -110,7 +148,7 @@ def test_load_model_errors_name_the_problem(tmp_path):
 
 
 def test_leaky_mode_keeps_seen_in_test_and_selects_on_test(tmp_path):
-    cfg = override(get_profile("ci"), **{**TINY, "train.epochs": 2, "data.leaky": True})
+    cfg = override(get_profile("ci"), **{**TINY, "train.epochs": 2, "train.protocol": "leaky"})
     trained, ev, result = run(cfg, tmp_path, progress=False)
     files = result["split"]["files"]
     assert set(files["seen"]) <= set(files["test"])
