@@ -133,6 +133,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .data import ImageCache
     from .train import check_run, evaluate, load_model
 
+    if args.out and Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a folder; pass the name of a JSON file to write")
     model, cfg = load_model(args.checkpoint)
     if args.data_root:
         cfg = override(cfg, **{"data.root": args.data_root})
