@@ -15,7 +15,8 @@ When there is no distinct object -- the border is not uniform, what stands out i
 specks with no dominant component (a sparse pattern such as terrazzo), the "object" covers
 nearly the whole image, or nothing is found -- the image is a texture and the mask is all True: any
 location can hold a defect. ``benchmarks/foreground_coverage.py`` measures how many
-ground-truth defect pixels fall inside these masks on the real bottle and hazelnut sets.
+defect pixels of the seen anomalies (never the test split's) fall inside these masks on the real
+bottle and hazelnut sets, and how large the masks are on normal images.
 """
 from __future__ import annotations
 
