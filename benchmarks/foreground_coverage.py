@@ -97,11 +97,12 @@ def main() -> None:
     write_json_atomic(OUT, record)
     for name, r in results.items():
         seen, test = r["seen"], r["test_held_out"]
+        area = r["foreground_area"]
         print(
-            f"{name}: seen-anomaly coverage {seen['coverage']:.4f} over {seen['defect_pixels']} defect pixels in "
-            f"{seen['defective_images']} images (held-out test: {test['coverage']:.4f}); foreground area on normals "
-            f"{r['foreground_area']['mean']:.3f} "
-            f"[{r['foreground_area']['min']:.3f}, {r['foreground_area']['max']:.3f}]; {r['ms_per_image']:.1f} ms/image"
+            f"{name}: seen-anomaly coverage {seen['coverage']:.4f} over {seen['defect_pixels']} "
+            f"defect pixels in {seen['defective_images']} images (held-out test: "
+            f"{test['coverage']:.4f}); foreground area on normals {area['mean']:.3f} "
+            f"[{area['min']:.3f}, {area['max']:.3f}]; {r['ms_per_image']:.1f} ms/image"
         )
     print(f"wrote {OUT}")
 

@@ -11,6 +11,7 @@ is removed and the destination is untouched; if the process is killed, only a hi
 The typed writers below (text, bytes, JSON, ``torch.save``, matplotlib figures, images) are
 thin wrappers, so no module hand-rolls its own temporary-file dance.
 """
+
 from __future__ import annotations
 
 import json
@@ -66,7 +67,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     if path.is_dir():
         raise IsADirectoryError(f"cannot write {path}: it is a folder; choose a file name")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+    fd, name = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}"
+    )
     os.close(fd)
     tmp = Path(name)
     try:

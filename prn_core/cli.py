@@ -31,12 +31,18 @@ def _add_config_flags(p: argparse.ArgumentParser, default_profile: str | None = 
     g.add_argument("--format", help="dataset layout: mvtec (default), btad, kolektorsdd2, dagm, folder")
     g.add_argument("--keep-aspect", action="store_true", help="pad to --image-size instead of squashing")
     g.add_argument("--device", help="auto | cpu | cuda")
-    g.add_argument("--protocol", choices=["honest-final", "honest-val", "leaky"],
-                   help="honest-final (default): keep the last epoch; honest-val: best epoch on validation; "
-                        "leaky: unofficial, seen anomalies stay in test, comparison only")
+    g.add_argument(
+        "--protocol",
+        choices=["honest-final", "honest-val", "leaky"],
+        help="honest-final (default): keep the last epoch; honest-val: best epoch on validation; "
+        "leaky: unofficial, seen anomalies stay in test, comparison only",
+    )
     g.add_argument("--leaky", action="store_true", help="same as --protocol leaky")
-    g.add_argument("--monitor-test", action="store_true",
-                   help="diagnostic: log test metrics every epoch (never used to select the model)")
+    g.add_argument(
+        "--monitor-test",
+        action="store_true",
+        help="diagnostic: log test metrics every epoch (never used to select the model)",
+    )
     g.add_argument("--force", action="store_true", help="run the full profile without a GPU")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field, e.g. --set train.lr=3e-4 (repeatable)")
@@ -60,7 +66,9 @@ def config_from_args(args: argparse.Namespace, need_device: bool = True):
             changes[key] = value
     if getattr(args, "leaky", False):
         if changes.get("train.protocol", "leaky") != "leaky":
-            raise ValueError(f"--leaky contradicts --protocol {changes['train.protocol']}; pass one of them")
+            raise ValueError(
+                f"--leaky contradicts --protocol {changes['train.protocol']}; pass one of them"
+            )
         changes["train.protocol"] = "leaky"
     if getattr(args, "monitor_test", False):
         changes["train.monitor_test"] = True
@@ -186,18 +194,25 @@ def _cmd_data(args: argparse.Namespace) -> int:
     if not root.is_dir():
         raise FileNotFoundError(f"--data-root {root} is not a folder")
     args.format = args.format or "mvtec"
-    categories = get_format(args.format).categories(root) if args.categories == ["all"] else args.categories
+    categories = (
+        get_format(args.format).categories(root) if args.categories == ["all"] else args.categories
+    )
     if not categories:
-        raise ValueError(f"no category found under {root} in the {args.format!r} layout: expected "
-                         f"<category>/train/good and <category>/test folders; check --data-root and --format")
+        raise ValueError(
+            f"no category found under {root} in the {args.format!r} layout: expected "
+            f"<category>/train/good and <category>/test folders; check --data-root and --format"
+        )
     for category in categories:  # the same checks as `prn train`, before any image is decoded
         args.category = category
         cfg = config_from_args(args, need_device=False)
         split = check_run(cfg)
         bad = sum(s.label for s in split.test)
-        print(f"[prn data] {category}: {len(split.train)} train + {len(split.val)} val normal, "
-              f"{len(split.seen)} seen anomalies, test {len(split.test) - bad} good + {bad} defective: "
-              f"OK for profile {cfg.profile} ({cfg.train.protocol})")
+        print(
+            f"[prn data] {category}: {len(split.train)} train + {len(split.val)} val normal, "
+            f"{len(split.seen)} seen anomalies, test {len(split.test) - bad} good + {bad} "
+            f"defective: "
+            f"OK for profile {cfg.profile} ({cfg.train.protocol})"
+        )
     return 0
 
 

@@ -93,7 +93,7 @@ def _parse_hint(hint: Any, value: str, name: str) -> Any:
 
 
 def _matches(hint: Any, value: Any) -> bool:
-    """Whether an already-typed value fits ``hint`` (ints count as floats, bools as nothing else)."""
+    """Whether a typed value fits ``hint`` (ints count as floats, bools as nothing else)."""
     origin, args = get_origin(hint), get_args(hint)
     if origin in (Union, types.UnionType):
         return any(_matches(a, value) for a in args)
@@ -118,11 +118,14 @@ def _check_types(cfg: Any, section: str) -> None:
         if not _matches(hints[f.name], value):
             raise ValueError(
                 f"{section}.{f.name} must be {_type_name(hints[f.name])}, got "
-                f"{type(value).__name__} {value!r}; on the command line use --set {section}.{f.name}=VALUE"
+                f"{type(value).__name__} {value!r}; on the command line use "
+                f"--set {section}.{f.name}=VALUE"
             )
 
 
-def _check_widths(name: str, widths: tuple[int, ...], length: int | None, meaning: str = "") -> None:
+def _check_widths(
+    name: str, widths: tuple[int, ...], length: int | None, meaning: str = ""
+) -> None:
     if length is not None and len(widths) != length:
         raise ValueError(f"{name} needs {length} integers{meaning}, got {len(widths)}: {widths}")
     if any(w < 1 for w in widths):
@@ -237,7 +240,9 @@ class ModelConfig:
     def __post_init__(self) -> None:
         _check_types(self, "model")
         _check_widths("model.fusion_channels", self.fusion_channels, 3, " (strides 4, 8, 16)")
-        _check_widths("model.decoder_channels", self.decoder_channels, 4, " (one per decoder stage)")
+        _check_widths(
+            "model.decoder_channels", self.decoder_channels, 4, " (one per decoder stage)"
+        )
         _check_widths("model.attention_patch_sizes", self.attention_patch_sizes, None)
         for name in ("attention_dim", "attention_heads", "attention_layers", "head_channels"):
             if getattr(self, name) < 1:
@@ -264,7 +269,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation and the protocol: which split the model is selected on (never test unless leaky)."""
+    """Optimisation and the protocol: the split the model is selected on (test only if leaky)."""
 
     epochs: int = 10
     batch_size: int = 8
@@ -289,13 +294,16 @@ class TrainConfig:
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"train.schedule must be 'constant' or 'cosine', got {self.schedule!r}")
         if self.protocol not in PROTOCOLS:
-            raise ValueError(f"train.protocol must be one of {list(PROTOCOLS)}, got {self.protocol!r}")
+            raise ValueError(
+                f"train.protocol must be one of {list(PROTOCOLS)}, got {self.protocol!r}"
+            )
         if self.lr <= 0:
             raise ValueError(f"train.lr must be > 0, got {self.lr}")
         if self.epoch_size is not None and self.epoch_size < self.batch_size:
             raise ValueError(
                 f"train.epoch_size ({self.epoch_size}) is smaller than train.batch_size "
-                f"({self.batch_size}), so an epoch would have no step; raise epoch_size or lower batch_size"
+                f"({self.batch_size}), so an epoch would have no step; raise epoch_size or "
+                f"lower batch_size"
             )
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"train.threads must be >= 1 or None, got {self.threads}")
@@ -377,22 +385,30 @@ def default_profile_name() -> str:
 
 # Old names kept working: each maps (value) -> (new dotted name, new value).
 _LEGACY: dict[str, Any] = {
-    "data.leaky": lambda v: ("train.protocol", "leaky" if _parse_hint(bool, str(v), "data.leaky")
-                             else "honest-final"),
+    "data.leaky": lambda v: (
+        "train.protocol",
+        "leaky" if _parse_hint(bool, str(v), "data.leaky") else "honest-final",
+    ),
     "train.selection": lambda v: ("train.protocol", _legacy_selection(v)),
 }
 
 
 def _legacy_selection(value: Any) -> str:
     if value not in ("final", "val"):
-        raise ValueError(f"train.selection must be 'final' or 'val', got {value!r}; "
-                         f"prefer train.protocol ({' | '.join(PROTOCOLS)})")
+        raise ValueError(
+            f"train.selection must be 'final' or 'val', got {value!r}; "
+            f"prefer train.protocol ({' | '.join(PROTOCOLS)})"
+        )
     return "honest-" + value
 
 
 def _parse_field(sub: Any, leaf: str, value: Any, dotted: str) -> Any:
     """Parse a CLI string with the field's type hint; typed values are checked at construction."""
-    return _parse_hint(get_type_hints(type(sub))[leaf], value, dotted) if isinstance(value, str) else value
+    return (
+        _parse_hint(get_type_hints(type(sub))[leaf], value, dotted)
+        if isinstance(value, str)
+        else value
+    )
 
 
 def override(cfg: PRNConfig, **changes: Any) -> PRNConfig:
@@ -408,7 +424,9 @@ def override(cfg: PRNConfig, **changes: Any) -> PRNConfig:
             dotted, value = _LEGACY[dotted](value)
         section, _, leaf = dotted.rpartition(".")
         if section not in grouped:
-            raise ValueError(f"unknown config section {section!r} in {dotted!r}; use one of {sections}")
+            raise ValueError(
+                f"unknown config section {section!r} in {dotted!r}; use one of {sections}"
+            )
         target = getattr(cfg, section) if section else cfg
         names = {f.name for f in fields(target)} - set(sections)
         if leaf not in names:
@@ -416,7 +434,9 @@ def override(cfg: PRNConfig, **changes: Any) -> PRNConfig:
             raise ValueError(f"unknown config field {dotted!r}; {where} {sorted(names)}")
         grouped[section][leaf] = _parse_field(target, leaf, value, dotted)
     # One replace per section, so the checks see all changes together (epoch_size vs batch_size).
-    subs = {name: replace(getattr(cfg, name), **grouped[name]) for name in sections if grouped[name]}
+    subs = {
+        name: replace(getattr(cfg, name), **grouped[name]) for name in sections if grouped[name]
+    }
     return replace(cfg, **grouped[""], **subs)
 
 

@@ -36,8 +36,9 @@ def write_report(trained: Any, ev: Any, result: dict[str, Any], out_dir: str | P
         f"# PRN run: {result['category']} ({result['profile']} profile, seed {result['seed']})",
         "",
         f"- command: `{result.get('command')}`",
-        f"- protocol: {result['protocol']}, selection: {result['selection']} (epoch {result['selected_epoch']})"
-        + (" ; per-epoch test monitor: diagnostic only" if result.get("test_monitor") else ""),
+        f"- protocol: {result['protocol']}, selection: {result['selection']} "
+        f"(epoch {result['selected_epoch']})"
+        + ("; per-epoch test monitor: diagnostic only" if result.get("test_monitor") else ""),
         f"- test set: {result['test_counts']['normal']} normal, {result['test_counts']['anomalous']} anomalous "
         f"(seen anomalies removed: {result['protocol'] != 'leaky'})",
         f"- training: {result['train_seconds']:.0f} s on {result['hardware'].get('gpu') or result['hardware']['processor']}",

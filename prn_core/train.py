@@ -116,8 +116,12 @@ def resolve_data_root(cfg: PRNConfig) -> Path:
 
 def _epoch_size(cfg: PRNConfig, num_normals: int) -> int:
     """Samples per epoch: ``train.epoch_size``, or every normal image once at the mix's ratio."""
-    weights = cfg.synthesis.normal_weight + cfg.synthesis.seen_weight + cfg.synthesis.simulated_weight
-    return cfg.train.epoch_size or round(num_normals * weights / max(cfg.synthesis.normal_weight, 1e-6))
+    weights = (
+        cfg.synthesis.normal_weight + cfg.synthesis.seen_weight + cfg.synthesis.simulated_weight
+    )
+    return cfg.train.epoch_size or round(
+        num_normals * weights / max(cfg.synthesis.normal_weight, 1e-6)
+    )
 
 
 def check_run(cfg: PRNConfig) -> FewShotSplit:
@@ -131,28 +135,45 @@ def check_run(cfg: PRNConfig) -> FewShotSplit:
     cfg = resolve_config(cfg)
     root = resolve_data_root(cfg)
     d = cfg.data
-    split = few_shot_split(root, d.category, num_seen=d.num_seen, seed=cfg.seed, leaky=cfg.train.leaky,
-                           val_fraction=d.val_fraction, format=d.format)
+    split = few_shot_split(
+        root,
+        d.category,
+        num_seen=d.num_seen,
+        seed=cfg.seed,
+        leaky=cfg.train.leaky,
+        val_fraction=d.val_fraction,
+        format=d.format,
+    )
     where = f"category {d.category!r} under {root}"
     if len(split.train) < 2:
-        raise ValueError(f"{where} leaves {len(split.train)} normal training image(s) after the "
-                         f"validation split; PRN needs at least 2 (add images or lower data.val_fraction)")
+        raise ValueError(
+            f"{where} leaves {len(split.train)} normal training image(s) after the "
+            f"validation split; PRN needs at least 2 (add images or lower data.val_fraction)"
+        )
     defective = sum(s.label for s in split.test)
     if defective == 0:
-        raise ValueError(f"{where}: no defective test image is left after moving data.num_seen="
-                         f"{d.num_seen} into training; lower data.num_seen or add defective test images")
+        raise ValueError(
+            f"{where}: no defective test image is left after moving data.num_seen="
+            f"{d.num_seen} into training; lower data.num_seen or add defective test images"
+        )
     if defective == len(split.test):
         raise ValueError(f"{where}: the test split has no normal image (test/good); add some")
     if cfg.train.protocol == "honest-val" and not split.val:
-        raise ValueError(f"train.protocol='honest-val' needs a validation split, but data.val_fraction="
-                         f"{d.val_fraction} holds out no image of {len(split.train)}; raise it")
+        raise ValueError(
+            f"train.protocol='honest-val' needs a validation split, but data.val_fraction="
+            f"{d.val_fraction} holds out no image of {len(split.train)}; raise it"
+        )
     epoch_size = _epoch_size(cfg, len(split.train))
     if epoch_size < cfg.train.batch_size:
-        raise ValueError(f"an epoch of {epoch_size} samples is smaller than train.batch_size "
-                         f"({cfg.train.batch_size}): no training step; set train.epoch_size")
+        raise ValueError(
+            f"an epoch of {epoch_size} samples is smaller than train.batch_size "
+            f"({cfg.train.batch_size}): no training step; set train.epoch_size"
+        )
     if cfg.data.textures not in (None, "dtd") and not Path(cfg.data.textures).expanduser().is_dir():
-        raise FileNotFoundError(f"data.textures folder {cfg.data.textures} does not exist; pass a "
-                                f"folder of texture images, 'dtd', or none (procedural textures)")
+        raise FileNotFoundError(
+            f"data.textures folder {cfg.data.textures} does not exist; pass a "
+            f"folder of texture images, 'dtd', or none (procedural textures)"
+        )
     return split
 
 
@@ -182,12 +203,16 @@ def prepare_data(cfg: PRNConfig, progress: bool = True) -> PreparedData:
     valid = [cache.valid(s) for s in split.train]
     # Extended anomalies always go on the object; synthesis.foreground_only only concerns the
     # simulated ones (AnomalyMix). Padding is excluded from both.
-    foregrounds = [cached_foreground(s.path, size, keep_aspect=keep) & v for s, v in zip(split.train, valid)]
+    foregrounds = [
+        cached_foreground(s.path, size, keep_aspect=keep) & v for s, v in zip(split.train, valid)
+    ]
     seen_images = [cache.image(s) for s in split.seen]
     seen_masks = [cache.mask(s) for s in split.seen]
     textures = make_texture_source(cfg.data.textures, seed=cfg.seed)
     simulated = SimulatedAnomaly.from_config(textures, size, cfg.synthesis)
-    return PreparedData(root, split, cache, normals, foregrounds, valid, seen_images, seen_masks, simulated)
+    return PreparedData(
+        root, split, cache, normals, foregrounds, valid, seen_images, seen_masks, simulated
+    )
 
 
 def build_training_mix(cfg: PRNConfig, data: PreparedData) -> AnomalyMix:
@@ -197,10 +222,19 @@ def build_training_mix(cfg: PRNConfig, data: PreparedData) -> AnomalyMix:
     # Leaky mode leaves the seen anomalies in test on purpose; everything else in test is off limits.
     forbidden = [s for s in data.split.test if s not in set(data.split.seen)] + data.split.val
     return AnomalyMix(
-        data.normals, data.simulated, foregrounds=data.foregrounds, valid_regions=data.valid, seen_images=data.seen_images,
-        seen_masks=data.seen_masks, extended=extended, config=cfg.synthesis, epoch_size=epoch_size,
-        batch_size=cfg.train.batch_size, seed=cfg.seed,
-        train_paths=data.split.train + data.split.seen, forbidden_paths=forbidden,
+        data.normals,
+        data.simulated,
+        foregrounds=data.foregrounds,
+        valid_regions=data.valid,
+        seen_images=data.seen_images,
+        seen_masks=data.seen_masks,
+        extended=extended,
+        config=cfg.synthesis,
+        epoch_size=epoch_size,
+        batch_size=cfg.train.batch_size,
+        seed=cfg.seed,
+        train_paths=data.split.train + data.split.seen,
+        forbidden_paths=forbidden,
     )
 
 
@@ -228,7 +262,9 @@ def _validation_set(cfg: PRNConfig, data: PreparedData) -> _ValidationSet:
         valid += [region, region]
     if not images:
         empty = np.zeros((0, *data.cache.image_size), np.uint8)
-        return _ValidationSet(np.zeros(0, int), np.zeros((0, *data.cache.image_size, 3)), empty, empty.astype(bool))
+        return _ValidationSet(
+            np.zeros(0, int), np.zeros((0, *data.cache.image_size, 3)), empty, empty.astype(bool)
+        )
     return _ValidationSet(np.asarray(labels), np.stack(images), np.stack(masks), np.stack(valid))
 
 
@@ -311,7 +347,9 @@ def evaluate(model: PRN, samples: Sequence[Sample], cache: ImageCache, device: t
     for start in tqdm(range(0, len(samples), chunk), desc="evaluate", disable=not progress, leave=False):
         part = samples[start : start + chunk]
         region = np.stack([cache.valid(x) for x in part])
-        m, s = predict(model, np.stack([cache.image(x) for x in part]), device, batch_size, valid=region)
+        m, s = predict(
+            model, np.stack([cache.image(x) for x in part]), device, batch_size, valid=region
+        )
         maps.append(m)
         scores.append(s)
         masks.append(np.stack([cache.mask(x) for x in part]).astype(np.uint8))
@@ -319,7 +357,9 @@ def evaluate(model: PRN, samples: Sequence[Sample], cache: ImageCache, device: t
     maps_arr, scores_arr, masks_arr = np.concatenate(maps), np.concatenate(scores), np.concatenate(masks)
     valid_arr = None if all(v.all() for v in valid) else np.concatenate(valid)
     metrics = compute_metrics(labels, scores_arr, masks_arr, maps_arr, valid=valid_arr)
-    return EvalResult(metrics, labels, scores_arr, maps_arr, masks_arr, [str(s.path) for s in samples], valid_arr)
+    return EvalResult(
+        metrics, labels, scores_arr, maps_arr, masks_arr, [str(s.path) for s in samples], valid_arr
+    )
 
 
 def _val_metrics(model: PRN, val: _ValidationSet, device: torch.device) -> dict[str, float]:
@@ -356,8 +396,16 @@ class TrainResult:
 def save_model(model: PRN, cfg: PRNConfig, path: Path, extra: dict[str, Any] | None = None) -> Path:
     """A self-contained model file: config, prototypes and weights; loads with weights_only."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch_save_atomic({"format": "prn-model/1", "config": json.dumps(to_dict(cfg)), "prototypes": model.prototypes.to_state(),
-                  "state_dict": model.state_dict(), **(extra or {})}, path)
+    torch_save_atomic(
+        {
+            "format": "prn-model/1",
+            "config": json.dumps(to_dict(cfg)),
+            "prototypes": model.prototypes.to_state(),
+            "state_dict": model.state_dict(),
+            **(extra or {}),
+        },
+        path,
+    )
     return path
 
 
@@ -375,7 +423,14 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[PR
     cfg = from_dict(json.loads(payload["config"]))
     bank = PrototypeBank.from_state(payload["prototypes"])
     model = build_prn(cfg.model, cfg.data.image_size, prototypes=bank, backbone=build_backbone(cfg.model.backbone, "random"))
-    missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
+    except RuntimeError as err:  # tensor shapes differ: weights from another architecture
+        first = str(err).strip().splitlines()[-1].strip()
+        raise ValueError(
+            f"checkpoint {path} holds weights of another shape than its config describes "
+            f"(edited or from another version?): {first}"
+        ) from err
     if missing or unexpected:
         raise ValueError(
             f"checkpoint {path} does not match the model its config describes: "

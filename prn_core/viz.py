@@ -1260,7 +1260,8 @@ def plot_stability(history: Sequence[Mapping[str, Any]],
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.0 * len(metrics), 3.0), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         shown = [row.get(split, {}).get(metric, np.nan) for row in history]
-        ax.plot(epochs, shown, SPLIT_STYLES.get(split, "--"), marker=".", color="C0", label=f"{split} monitor")
+        style = SPLIT_STYLES.get(split, "--")
+        ax.plot(epochs, shown, style, marker=".", color="C0", label=f"{split} monitor")
         val = [row.get("val", {}).get(metric, np.nan) for row in history]
         if split != "val" and not np.all(np.isnan(val)):
             ax.plot(epochs, val, SPLIT_STYLES["val"], color="C7", label="validation")

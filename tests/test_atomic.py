@@ -1,4 +1,5 @@
 """prn_core.atomic: one primitive for every file the package writes (issue 11, item 9)."""
+
 from __future__ import annotations
 
 import re
@@ -26,8 +27,7 @@ REPO = PACKAGE.parent
 
 # A writer that kills its own process with SIGKILL in the middle of serialising: the payload's
 # first half is already handed to the file when the bomb goes off, so nothing can clean up.
-_KILLER = textwrap.dedent(
-    """
+_KILLER = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
     from prn_core.atomic import torch_save_atomic, write_json_atomic
@@ -44,8 +44,7 @@ _KILLER = textwrap.dedent(
         write_json_atomic(target, payload)
     else:
         torch_save_atomic(payload, target)
-    """
-)
+    """)
 
 
 @pytest.mark.parametrize("kind", ["json", "torch"])
@@ -53,8 +52,12 @@ def test_writer_killed_mid_write_leaves_the_old_file(tmp_path: Path, kind: str) 
     target = tmp_path / f"result.{kind}"
     old = b'{"old": true}\n'
     target.write_bytes(old)
-    proc = subprocess.run([sys.executable, "-c", _KILLER, kind, str(target)], cwd=REPO,
-                          capture_output=True, env={"PYTHONPATH": str(REPO), "PATH": ""})
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLER, kind, str(target)],
+        cwd=REPO,
+        capture_output=True,
+        env={"PYTHONPATH": str(REPO), "PATH": ""},
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
     assert target.read_bytes() == old
     leftovers = [p.name for p in tmp_path.iterdir() if p != target]
@@ -92,7 +95,9 @@ def test_writing_over_a_folder_is_a_clear_error(tmp_path: Path) -> None:
             pass
 
 
-def test_prototype_bank_save_uses_a_unique_temporary_and_cleans_up(tmp_path: Path, monkeypatch) -> None:
+def test_prototype_bank_save_uses_a_unique_temporary_and_cleans_up(
+    tmp_path: Path, monkeypatch
+) -> None:
     """Before the fix, a failed save left a fixed ``<name>.tmp`` that two writers would share."""
     bank = PrototypeBank([torch.zeros(2, 3, 4, 4)] * 3, {"backbone": "x"})
     path = bank.save(tmp_path / "prototypes.pt")

@@ -10,6 +10,7 @@ so in ``check_run``, before any image is decoded; ``train`` rows that must succe
 with ``prepare_data``, which decodes every image exactly as ``prn train`` does, instead of a
 training run per row.
 """
+
 from __future__ import annotations
 
 import errno
@@ -46,7 +47,11 @@ def _tree(root: Path, hw: tuple[int, int] = (96, 96)) -> Path:
     """train/good 8, test/good 3, test/crack NUM_DEFECTS with masks; seeded noise images."""
     rng = np.random.default_rng(0)
     cat = root / CATEGORY
-    for split, folder, n in (("train", "good", 8), ("test", "good", 3), ("test", "crack", NUM_DEFECTS)):
+    for split, folder, n in (
+        ("train", "good", 8),
+        ("test", "good", 3),
+        ("test", "crack", NUM_DEFECTS),
+    ):
         for i in range(n):
             image = (rng.random((*hw, 3)) * 60 + 90).astype(np.uint8)
             if folder == "crack":
@@ -59,6 +64,7 @@ def _tree(root: Path, hw: tuple[int, int] = (96, 96)) -> Path:
 
 
 # --- mutations: each takes the tree's root and returns the files a `predict` row should use ----
+
 
 def _first_train(root: Path) -> Path:
     return root / CATEGORY / "train" / "good" / "000.png"
@@ -92,7 +98,9 @@ def mask_wrong_size(root: Path) -> list[Path]:
 
 
 def mask_rgb_and_0_1(root: Path) -> list[Path]:
-    mask = cv2.imread(str(root / CATEGORY / "ground_truth" / "crack" / "000_mask.png"), cv2.IMREAD_GRAYSCALE)
+    mask = cv2.imread(
+        str(root / CATEGORY / "ground_truth" / "crack" / "000_mask.png"), cv2.IMREAD_GRAYSCALE
+    )
     _png(root / CATEGORY / "ground_truth" / "crack" / "000_mask.png", np.dstack([mask] * 3))
     _png(root / CATEGORY / "ground_truth" / "crack" / "001_mask.png", (mask > 0).astype(np.uint8))
     return [_first_train(root)]
@@ -151,7 +159,9 @@ class Row:
     root_name: str = "data"  # the folder the tree is written into
     hw: tuple[int, int] = (96, 96)
     extra: tuple[str, ...] = ()  # more CLI flags; "{file}" is a path that is a file
-    checkpoint: str = "good"  # good | other-backbone | other-size | other-bank | training-state
+    checkpoint: str = (
+        "good"  # good | other-backbone | other-size | other-bank | other-weights | training-state
+    )
 
 
 DATA_COMMANDS = ("data-check", "train", "evaluate", "predict")
@@ -162,7 +172,9 @@ _DATA_KINDS = [  # kind, mutation, answer (predict sees the mutated file itself)
     ("mislabelled image", mislabelled, r"has the extension \.png but holds JPEG data"),
     ("greyscale, RGBA and 16-bit images", odd_modes, OK),
 ]
-ROWS: list[Row] = [Row(kind, cmd, expect, mutate) for kind, mutate, expect in _DATA_KINDS for cmd in DATA_COMMANDS]
+ROWS: list[Row] = [
+    Row(kind, cmd, expect, mutate) for kind, mutate, expect in _DATA_KINDS for cmd in DATA_COMMANDS
+]
 ROWS += [
     Row(kind, cmd, expect, mutate)
     for kind, mutate, expect in [
@@ -171,40 +183,89 @@ ROWS += [
         ("empty folder", empty_train_folder, r"no images .* found under .*train"),
         ("missing folder", missing_test_folder, r"missing split folder .*test"),
         ("symlinked folder", symlinked_folders, OK),
-        ("fewer defects than num_seen", fewer_defects_than_num_seen,
-         r"num_seen=4 but category 'widget' has only 3 defective test images"),
-        ("no defective test image left", no_defect_left_in_test, r"no defective test image is left"),
+        (
+            "fewer defects than num_seen",
+            fewer_defects_than_num_seen,
+            r"num_seen=4 but category 'widget' has only 3 defective test images",
+        ),
+        (
+            "no defective test image left",
+            no_defect_left_in_test,
+            r"no defective test image is left",
+        ),
     ]
     for cmd in ("data-check", "train", "evaluate")
 ]
-ROWS += [
-    Row("path with spaces and non-ASCII", cmd, OK, root_name="my data ü 测试") for cmd in DATA_COMMANDS
-] + [
-    Row("non-square images", cmd, OK, hw=(96, 160)) for cmd in DATA_COMMANDS
-] + [
-    Row("--set value of the wrong type", cmd, r"train\.epoch_size: expected int or None, got 'lots'",
-        extra=("--set", "train.epoch_size=lots")) for cmd in ("data-check", "train")
-] + [
-    Row("--set unknown key", cmd, r"unknown config field 'train\.epochz'", extra=("--set", "train.epochz=1"))
-    for cmd in ("data-check", "train")
-] + [
-    Row("checkpoint from another backbone", cmd, r"backbone", checkpoint="other-backbone")
-    for cmd in ("evaluate", "predict")
-] + [
-    Row("checkpoint from another image size", cmd, r"image_size", checkpoint="other-size")
-    for cmd in ("evaluate", "predict")
-] + [
-    Row("checkpoint with another prototype bank", cmd, r"prototype", checkpoint="other-bank")
-    for cmd in ("evaluate", "predict")
-] + [
-    Row("training state instead of a model file", cmd, r"not a PRN model file", checkpoint="training-state")
-    for cmd in ("evaluate", "predict")
-] + [
-    Row("output folder is a file", "train", r"--out .* is a file", extra=("--out", "{file}")),
-    Row("output folder is a file", "evaluate", r"--out .* is a folder; pass the name of a JSON file",
-        extra=("--out", "{dir}")),
-    Row("output folder is a file", "predict", r"File exists|Not a directory", extra=("--out", "{file}")),
-]
+ROWS += (
+    [
+        Row("path with spaces and non-ASCII", cmd, OK, root_name="my data ü 测试")
+        for cmd in DATA_COMMANDS
+    ]
+    + [Row("non-square images", cmd, OK, hw=(96, 160)) for cmd in DATA_COMMANDS]
+    + [
+        Row(
+            "--set value of the wrong type",
+            cmd,
+            r"train\.epoch_size: expected int or None, got 'lots'",
+            extra=("--set", "train.epoch_size=lots"),
+        )
+        for cmd in ("data-check", "train")
+    ]
+    + [
+        Row(
+            "--set unknown key",
+            cmd,
+            r"unknown config field 'train\.epochz'",
+            extra=("--set", "train.epochz=1"),
+        )
+        for cmd in ("data-check", "train")
+    ]
+    + [
+        Row("checkpoint from another backbone", cmd, r"backbone", checkpoint="other-backbone")
+        for cmd in ("evaluate", "predict")
+    ]
+    + [
+        Row("checkpoint from another image size", cmd, r"image_size", checkpoint="other-size")
+        for cmd in ("evaluate", "predict")
+    ]
+    + [
+        Row("checkpoint with another prototype bank", cmd, r"prototype", checkpoint="other-bank")
+        for cmd in ("evaluate", "predict")
+    ]
+    + [
+        Row(
+            "checkpoint with weights of another shape",
+            cmd,
+            r"holds weights of another shape",
+            checkpoint="other-weights",
+        )
+        for cmd in ("evaluate", "predict")
+    ]
+    + [
+        Row(
+            "training state instead of a model file",
+            cmd,
+            r"not a PRN model file",
+            checkpoint="training-state",
+        )
+        for cmd in ("evaluate", "predict")
+    ]
+    + [
+        Row("output folder is a file", "train", r"--out .* is a file", extra=("--out", "{file}")),
+        Row(
+            "output folder is a file",
+            "evaluate",
+            r"--out .* is a folder; pass the name of a JSON file",
+            extra=("--out", "{dir}"),
+        ),
+        Row(
+            "output folder is a file",
+            "predict",
+            r"File exists|Not a directory",
+            extra=("--out", "{file}"),
+        ),
+    ]
+)
 
 
 def _kinds_covered() -> set[str]:
@@ -227,14 +288,27 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
     variants = {
         "other-backbone": lambda p: p["prototypes"]["meta"].__setitem__("backbone", "resnet18"),
         "other-size": lambda p: p["prototypes"]["meta"].__setitem__("image_size", [256, 256]),
-        "other-bank": lambda p: p["prototypes"]["prototypes"].__setitem__(0, torch.rand(2, 7, 3, 3)),
+        "other-bank": lambda p: p["prototypes"]["prototypes"].__setitem__(
+            0, torch.rand(2, 7, 3, 3)
+        ),
+        "other-weights": lambda p: p["state_dict"].__setitem__(
+            next(
+                k
+                for k, v in p["state_dict"].items()
+                if isinstance(v, torch.Tensor) and v.ndim == 4 and "backbone" not in k
+            ),
+            torch.rand(3, 3, 1, 1),
+        ),
     }
     for name, change in variants.items():
         changed = torch.load(good, weights_only=True)
         change(changed)
         torch.save(changed, folder / f"{name}.pt")
         paths[name] = folder / f"{name}.pt"
-    torch.save({"config": payload["config"], "epoch": 1, "model": payload["state_dict"]}, folder / "last.pt")
+    torch.save(
+        {"config": payload["config"], "epoch": 1, "model": payload["state_dict"]},
+        folder / "last.pt",
+    )
     paths["training-state"] = folder / "last.pt"
     return paths
 
@@ -250,8 +324,16 @@ def _argv(row: Row, root: Path, files: list[Path], checkpoint: Path, tmp_path: P
         out = [] if "--out" in extra else ["--out", str(tmp_path / "run")]
         return ["train", *config, "--category", CATEGORY, *out, *extra]
     if row.command == "evaluate":
-        return ["evaluate", "--checkpoint", str(checkpoint), "--data-root", str(root), "--category", CATEGORY,
-                *extra]
+        return [
+            "evaluate",
+            "--checkpoint",
+            str(checkpoint),
+            "--data-root",
+            str(root),
+            "--category",
+            CATEGORY,
+            *extra,
+        ]
     out = [] if "--out" in extra else ["--out", str(tmp_path / "pred")]
     return ["predict", *map(str, files), "--checkpoint", str(checkpoint), *out, *extra]
 
@@ -263,8 +345,10 @@ def test_bad_input_table(row: Row, tmp_path: Path, capsys, checkpoints) -> None:
     if row.command == "train" and row.expect == OK:  # decode everything as `prn train` would
         cfg = override(get_profile("ci"), **{"data.root": str(root), "data.category": CATEGORY})
         data = prepare_data(cfg, progress=False)
-        assert all(im.shape == (*cfg.data.image_size, 3) and 0 <= im.min() <= im.max() <= 1
-                   for im in data.normals)
+        assert all(
+            im.shape == (*cfg.data.image_size, 3) and 0 <= im.min() <= im.max() <= 1
+            for im in data.normals
+        )
         return
     code = main(_argv(row, root, files, checkpoints[row.checkpoint], tmp_path))
     captured = capsys.readouterr()
@@ -279,6 +363,7 @@ def test_bad_input_table(row: Row, tmp_path: Path, capsys, checkpoints) -> None:
 
 # --- kinds that need the environment to misbehave: simulated, one row each ---------------------
 
+
 def test_output_folder_not_writable(tmp_path: Path, capsys, checkpoints, monkeypatch) -> None:
     import prn_core.atomic as atomic
 
@@ -287,11 +372,22 @@ def test_output_folder_not_writable(tmp_path: Path, capsys, checkpoints, monkeyp
 
     monkeypatch.setattr(atomic.tempfile, "mkstemp", refuse)
     root = _tree(tmp_path / "data")
-    argv = ["evaluate", "--checkpoint", str(checkpoints["good"]), "--data-root", str(root),
-            "--category", CATEGORY, "--out", str(tmp_path / "metrics.json")]
+    argv = [
+        "evaluate",
+        "--checkpoint",
+        str(checkpoints["good"]),
+        "--data-root",
+        str(root),
+        "--category",
+        CATEGORY,
+        "--out",
+        str(tmp_path / "metrics.json"),
+    ]
     assert main(argv) == 2
     line = capsys.readouterr().err.strip()
-    assert "\n" not in line and re.search(r"Permission denied \(.*\); choose a folder you can write to", line)
+    assert "\n" not in line and re.search(
+        r"Permission denied \(.*\); choose a folder you can write to", line
+    )
 
 
 def test_full_disk_during_checkpointing(tmp_path: Path, capsys, monkeypatch) -> None:
@@ -305,10 +401,23 @@ def test_full_disk_during_checkpointing(tmp_path: Path, capsys, monkeypatch) -> 
 
     monkeypatch.setattr(torch, "save", full_on_checkpoint)
     out = tmp_path / "run"
-    argv = ["train", "--profile", "ci", "--out", str(out), "--set", "train.epochs=1", "--set", "train.epoch_size=16"]
+    argv = [
+        "train",
+        "--profile",
+        "ci",
+        "--out",
+        str(out),
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "train.epoch_size=16",
+    ]
     assert main(argv) == 2
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert line == "prn train: error: No space left on device; free disk space, then rerun (prn train: add --resume)"
+    assert line == (
+        "prn train: error: No space left on device; free disk space, then rerun "
+        "(prn train: add --resume)"
+    )
     assert not (out / "last.pt").exists()
     assert not [p for p in out.iterdir() if p.name.startswith(".last.pt")]  # no half checkpoint
 
@@ -323,9 +432,29 @@ def test_ctrl_c_is_one_line(tmp_path: Path, capsys, monkeypatch, checkpoints, co
 
     monkeypatch.setattr(train, "run" if command == "train" else "evaluate", interrupted)
     root = _tree(tmp_path / "data")
-    argv = (["train", "--profile", "ci", "--data-root", str(root), "--category", CATEGORY, "--out", str(tmp_path)]
-            if command == "train" else
-            ["evaluate", "--checkpoint", str(checkpoints["good"]), "--data-root", str(root), "--category", CATEGORY])
+    argv = (
+        [
+            "train",
+            "--profile",
+            "ci",
+            "--data-root",
+            str(root),
+            "--category",
+            CATEGORY,
+            "--out",
+            str(tmp_path),
+        ]
+        if command == "train"
+        else [
+            "evaluate",
+            "--checkpoint",
+            str(checkpoints["good"]),
+            "--data-root",
+            str(root),
+            "--category",
+            CATEGORY,
+        ]
+    )
     assert main(argv) == 2
     line = capsys.readouterr().err.strip()
     if command == "train":
@@ -344,7 +473,9 @@ def test_unexpected_errors_are_one_line_with_a_debug_hint(capsys, monkeypatch) -
     monkeypatch.setattr(models, "list_backbones", broken)
     assert main(["backbones"]) == 2
     assert capsys.readouterr().err.strip() == (
-        "prn backbones: error: unexpected KeyError: 'registry' (rerun with PRN_DEBUG=1 for the traceback)")
+        "prn backbones: error: unexpected KeyError: 'registry' "
+        "(rerun with PRN_DEBUG=1 for the traceback)"
+    )
     monkeypatch.setenv("PRN_DEBUG", "1")
     with pytest.raises(KeyError):
         main(["backbones"])
@@ -356,7 +487,11 @@ def test_data_check_on_an_empty_root_fails_clearly(tmp_path: Path, capsys) -> No
 
 
 def test_the_table_covers_every_kind_the_issue_names() -> None:
-    kinds = _kinds_covered() | {"output folder not writable", "full disk during checkpointing", "Ctrl-C"}
+    kinds = _kinds_covered() | {
+        "output folder not writable",
+        "full disk during checkpointing",
+        "Ctrl-C",
+    }
     assert len(kinds) >= 22
     for command in DATA_COMMANDS:
         assert {r.kind for r in ROWS if r.command == command} >= {k for k, _, _ in _DATA_KINDS}

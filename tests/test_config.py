@@ -35,9 +35,16 @@ def test_profiles_are_distinct_and_typed():
 
 
 def test_override_coerces_strings_and_rejects_unknown_fields():
-    cfg = override(get_profile("ci"), **{"train.epochs": "3", "data.image_size": "128x192",
-                                         "train.protocol": "leaky", "model.attention_patch_sizes": "2,4",
-                                         "seed": "5"})
+    cfg = override(
+        get_profile("ci"),
+        **{
+            "train.epochs": "3",
+            "data.image_size": "128x192",
+            "train.protocol": "leaky",
+            "model.attention_patch_sizes": "2,4",
+            "seed": "5",
+        },
+    )
     assert cfg.train.epochs == 3 and cfg.data.image_size == (128, 192)
     assert cfg.train.leaky is True and cfg.model.attention_patch_sizes == (2, 4) and cfg.seed == 5
     with pytest.raises(ValueError, match="unknown config field 'train.epoch'"):
@@ -73,6 +80,7 @@ def test_round_trip_through_json():
 
 
 # --- issue 11, item 2: --set coerces from the type hints, Optional included ------------------
+
 
 @pytest.mark.parametrize(
     "key, text, expected",
@@ -110,7 +118,9 @@ def test_set_coerces_from_type_hints(key, text, expected):
 )
 def test_set_rejects_wrong_types_with_the_field_name(key, value, message):
     if message is None:  # the same value given as the wrong Python type is refused too
-        with pytest.raises(ValueError, match=r"train.epoch_size must be int or None, got str '2000'"):
+        with pytest.raises(
+            ValueError, match=r"train.epoch_size must be int or None, got str '2000'"
+        ):
             from prn_core.config import TrainConfig
 
             TrainConfig(epoch_size=value)
@@ -121,15 +131,25 @@ def test_set_rejects_wrong_types_with_the_field_name(key, value, message):
 
 # --- issue 11, item 3: impossible configurations fail before any work -------------------------
 
+
 @pytest.mark.parametrize(
     "change, message",
     [
         ({"train.epoch_size": 4, "train.batch_size": 8}, r"epoch_size \(4\) .*batch_size \(8\)"),
         ({"model.score_topk": 0}, r"model.score_topk must be >= 1"),
-        ({"model.fusion_channels": (32, 64)}, r"model.fusion_channels needs 3 integers \(strides 4, 8, 16\), got 2"),
+        (
+            {"model.fusion_channels": (32, 64)},
+            r"model.fusion_channels needs 3 integers \(strides 4, 8, 16\), got 2",
+        ),
         ({"model.decoder_channels": (96, 64, 32)}, r"model.decoder_channels needs 4 integers"),
-        ({"model.fusion_channels": (32, 0, 64)}, r"model.fusion_channels: every width must be >= 1"),
-        ({"model.attention_patch_sizes": (2, 0)}, r"model.attention_patch_sizes: every width must be >= 1"),
+        (
+            {"model.fusion_channels": (32, 0, 64)},
+            r"model.fusion_channels: every width must be >= 1",
+        ),
+        (
+            {"model.attention_patch_sizes": (2, 0)},
+            r"model.attention_patch_sizes: every width must be >= 1",
+        ),
         ({"train.threads": 0}, r"train.threads must be >= 1 or None"),
         ({"train.num_workers": -1}, r"train.num_workers must be >= 0"),
         ({"train.protocol": "test"}, r"train.protocol must be one of"),
@@ -142,9 +162,14 @@ def test_impossible_configs_fail_at_construction(change, message):
 
 # --- issue 11, item 8: one explicit protocol setting; the test monitor is opt-in ---------------
 
+
 def test_protocol_is_one_explicit_setting():
     cfg = get_profile("ci")
-    assert cfg.train.protocol == "honest-final" and cfg.train.selection == "final" and not cfg.train.leaky
+    assert (
+        cfg.train.protocol == "honest-final"
+        and cfg.train.selection == "final"
+        and not cfg.train.leaky
+    )
     val = override(cfg, **{"train.protocol": "honest-val"})
     assert val.train.selection == "val" and not val.train.leaky
     leaky = override(cfg, **{"train.protocol": "leaky"})

@@ -1,4 +1,5 @@
 """prn_core.notebook: the repository URL the chapters install from is the book's own."""
+
 from __future__ import annotations
 
 import json

@@ -158,6 +158,7 @@ def test_leaky_mode_keeps_seen_in_test_and_selects_on_test(tmp_path):
 
 # --- issue 11: protocol, foreground and padding rules of the trainer ---------------------------
 
+
 def _random_model(cfg):
     """A ci model with random prototypes: enough to check what the trainer feeds it."""
     from prn_core.models import PrototypeBank, build_prn
@@ -182,7 +183,9 @@ def wide_root(tmp_path_factory) -> Path:
     for path in src.rglob("*.png"):
         out = dst / path.relative_to(src)
         out.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(out), cv2.copyMakeBorder(cv2.imread(str(path)), 0, 0, 64, 64, cv2.BORDER_CONSTANT))
+        cv2.imwrite(
+            str(out), cv2.copyMakeBorder(cv2.imread(str(path)), 0, 0, 64, 64, cv2.BORDER_CONSTANT)
+        )
     return dst.parent
 
 
@@ -190,7 +193,9 @@ def test_foreground_only_false_still_pastes_extended_on_the_object():
     from prn_core.train import prepare_data
 
     on = prepare_data(get_profile("ci"), progress=False)
-    off = prepare_data(override(get_profile("ci"), **{"synthesis.foreground_only": False}), progress=False)
+    off = prepare_data(
+        override(get_profile("ci"), **{"synthesis.foreground_only": False}), progress=False
+    )
     assert not all(fg.all() for fg in off.foregrounds)
     assert all((a == b).all() for a, b in zip(on.foregrounds, off.foregrounds))
 
@@ -199,8 +204,14 @@ def test_foreground_only_false_still_pastes_extended_on_the_object():
 def test_padding_never_counts_in_validation(wide_root, monkeypatch, foreground_only):
     import prn_core.train as train
 
-    cfg = override(get_profile("ci"), **{"data.root": str(wide_root), "data.keep_aspect": True,
-                                         "synthesis.foreground_only": foreground_only})
+    cfg = override(
+        get_profile("ci"),
+        **{
+            "data.root": str(wide_root),
+            "data.keep_aspect": True,
+            "synthesis.foreground_only": foreground_only,
+        },
+    )
     data = train.prepare_data(cfg, progress=False)
     val = train._validation_set(cfg, data)
     assert (~val.valid).any() and val.labels.sum() > 0
@@ -238,14 +249,23 @@ def test_honest_selection_never_reads_the_test_monitor(tmp_path, monkeypatch):
     def adversarial_test_metrics(*args, **kwargs):
         calls["n"] += 1
         score = 1.0 if calls["n"] == 1 else 0.0  # epoch 1 looks perfect on test
-        return train.EvalResult({k: score for k in ("image_auroc", "pixel_auroc", "pixel_ap", "au_pro")},
-                                *(np.zeros(0) for _ in range(4)))
+        return train.EvalResult(
+            {k: score for k in ("image_auroc", "pixel_auroc", "pixel_ap", "au_pro")},
+            *(np.zeros(0) for _ in range(4)),
+        )
 
     monkeypatch.setattr(train, "evaluate", adversarial_test_metrics)
     val_scores = iter([{"image_auroc": v} for v in (0.2, 0.9, 0.5)])
     monkeypatch.setattr(train, "_val_metrics", lambda *a: next(val_scores))
-    cfg = override(get_profile("ci"), **{**TINY, "train.epoch_size": 16, "train.protocol": "honest-val",
-                                         "train.monitor_test": True})
+    cfg = override(
+        get_profile("ci"),
+        **{
+            **TINY,
+            "train.epoch_size": 16,
+            "train.protocol": "honest-val",
+            "train.monitor_test": True,
+        },
+    )
     trained = train.fit(cfg, tmp_path, progress=False)
     assert calls["n"] == 3 and all(row["test"]["au_pro"] in (0.0, 1.0) for row in trained.history)
     assert trained.selected_epoch == 2
@@ -253,4 +273,6 @@ def test_honest_selection_never_reads_the_test_monitor(tmp_path, monkeypatch):
     best = torch.load(tmp_path / "best.pt", weights_only=True)
     assert best["epoch"] == 2
     weights = model.state_dict()
-    assert all(torch.equal(weights[k], v) for k, v in best["model"].items() if isinstance(v, torch.Tensor))
+    assert all(
+        torch.equal(weights[k], v) for k, v in best["model"].items() if isinstance(v, torch.Tensor)
+    )

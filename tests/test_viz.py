@@ -71,8 +71,9 @@ def test_anomaly_gallery_from_a_mix_and_from_generators():
 
 # --- issue 11, item 1: a figure's numbers are result.json's numbers ----------------------------
 
+
 def _padded_eval() -> dict:
-    """Maps whose padding (right third) is bright on normal pixels: it changes every pixel metric."""
+    """Maps whose padding (right third) is bright on normal pixels: it moves every pixel metric."""
     rng = np.random.default_rng(0)
     masks = np.zeros((6, 32, 48), np.uint8)
     masks[3:, 8:16, 8:16] = 1
@@ -80,8 +81,13 @@ def _padded_eval() -> dict:
     valid = np.ones(masks.shape, bool)
     valid[:, :, 32:] = False
     maps[:, :, 32:] = 0.95
-    return {"labels": np.array([0, 0, 0, 1, 1, 1]), "scores": rng.random(6), "masks": masks,
-            "maps": maps, "valid": valid}
+    return {
+        "labels": np.array([0, 0, 0, 1, 1, 1]),
+        "scores": rng.random(6),
+        "masks": masks,
+        "maps": maps,
+        "valid": valid,
+    }
 
 
 def test_plot_curves_titles_equal_compute_metrics_with_padding(monkeypatch):
@@ -107,18 +113,38 @@ def test_plot_curves_titles_equal_compute_metrics_with_padding(monkeypatch):
 
 # --- issue 11, item 10: one line style per split in every figure -------------------------------
 
+
 def test_validation_is_solid_and_test_dashed_in_every_figure():
     from prn_core.viz import plot_history, plot_stability
 
-    history = [{"epoch": e, "loss": 1.0 / e, "smooth_l1": 0.1, "focal": 0.1,
-                "val": {"image_auroc": 0.5 + e / 10, "pixel_auroc": 0.6, "au_pro": 0.5, "pixel_ap": 0.2},
-                "test": {"image_auroc": 0.4 + e / 10, "pixel_auroc": 0.5, "au_pro": 0.4, "pixel_ap": 0.1}}
-               for e in (1, 2, 3)]
+    history = [
+        {
+            "epoch": e,
+            "loss": 1.0 / e,
+            "smooth_l1": 0.1,
+            "focal": 0.1,
+            "val": {
+                "image_auroc": 0.5 + e / 10,
+                "pixel_auroc": 0.6,
+                "au_pro": 0.5,
+                "pixel_ap": 0.2,
+            },
+            "test": {
+                "image_auroc": 0.4 + e / 10,
+                "pixel_auroc": 0.5,
+                "au_pro": 0.4,
+                "pixel_ap": 0.1,
+            },
+        }
+        for e in (1, 2, 3)
+    ]
     styles: dict[str, set[str]] = {"val": set(), "test": set()}
     for fig in (plot_history(history), plot_stability(history)):
         for line in fig.axes[-1].get_lines() + fig.axes[1].get_lines():
             label = line.get_label()
-            split = "val" if label.startswith("val") else "test" if label.startswith("test") else None
+            split = (
+                "val" if label.startswith("val") else "test" if label.startswith("test") else None
+            )
             if split:
                 styles[split].add(line.get_linestyle())
     assert styles == {"val": {"-"}, "test": {"--"}}

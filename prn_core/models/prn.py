@@ -138,7 +138,9 @@ class PRN(nn.Module):
         if valid is not None:
             keep = valid.to(device=flat.device, dtype=torch.bool).flatten(1)
             if keep.shape != flat.shape:
-                raise ValueError(f"valid has shape {tuple(valid.shape)}, expected {tuple(probs.shape)}")
+                raise ValueError(
+                    f"valid has shape {tuple(valid.shape)}, expected {tuple(probs.shape)}"
+                )
             k = min(k, int(keep.sum(1).min()))
             if k < 1:
                 raise ValueError("an image has no valid pixel to score; check its valid mask")
@@ -147,7 +149,9 @@ class PRN(nn.Module):
             return flat.amax(1)
         return flat.topk(k, dim=1).values.mean(1)
 
-    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor | PRNOutput:
+    def forward(
+        self, x: torch.Tensor, valid: torch.Tensor | None = None
+    ) -> torch.Tensor | PRNOutput:
         """Training: logits (B, 1, H, W). Eval: :class:`PRNOutput` (probabilities, scores);
         ``valid`` (B, 1, H, W) bool keeps padded pixels out of the score."""
         logits = self.forward_logits(x)

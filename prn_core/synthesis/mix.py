@@ -186,7 +186,8 @@ class AnomalyMix(Dataset):
                 f"{len(foregrounds)} of shapes {sorted({f.shape for f in foregrounds})}"
             )
         if valid_regions is not None and (
-            len(valid_regions) != len(normal_images) or any(v.shape != shape[:2] for v in valid_regions)
+            len(valid_regions) != len(normal_images)
+            or any(v.shape != shape[:2] for v in valid_regions)
         ):
             raise ValueError(
                 f"need one {shape[:2]} valid region per normal image ({len(normal_images)}), got "
@@ -196,7 +197,8 @@ class AnomalyMix(Dataset):
             raise ValueError(f"got {len(seen_images)} seen images but {len(seen_masks)} masks; pass one mask per image")
         if not 0 <= seed < _SCHEDULE_STREAM:
             raise ValueError(f"seed must be in [0, 2**32 - 1), got {seed}")
-        self.normal_images, self.foregrounds, self.valid_regions = normal_images, foregrounds, valid_regions
+        self.normal_images, self.foregrounds = normal_images, foregrounds
+        self.valid_regions = valid_regions
         self.seen_images = list(seen_images)
         self.seen_masks = [np.asarray(m, dtype=np.float32) for m in seen_masks]
         self.simulated, self.extended, self.config = simulated, extended, config
@@ -246,8 +248,12 @@ class AnomalyMix(Dataset):
             return as_float_image(self.seen_images[source]), self.seen_masks[source], kind
         rng = np.random.default_rng([self.seed, epoch, index])
         base = int(rng.integers(len(self.normal_images)))
-        valid = None if self.valid_regions is None else np.asarray(self.valid_regions[base], dtype=bool)
-        foreground = valid if self.foregrounds is None else np.asarray(self.foregrounds[base], dtype=bool)
+        valid = (
+            None if self.valid_regions is None else np.asarray(self.valid_regions[base], dtype=bool)
+        )
+        foreground = (
+            valid if self.foregrounds is None else np.asarray(self.foregrounds[base], dtype=bool)
+        )
         if valid is not None and self.foregrounds is not None:
             foreground = foreground & valid  # padded pixels never count, on the object or not
         if kind == "extended":
