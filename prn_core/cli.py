@@ -7,7 +7,9 @@ Every sub-command shares the same flags for the run's config (``--profile``, ``-
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -29,14 +31,28 @@ def _add_config_flags(p: argparse.ArgumentParser, default_profile: str | None = 
     g.add_argument("--format", help="dataset layout: mvtec (default), btad, kolektorsdd2, dagm, folder")
     g.add_argument("--keep-aspect", action="store_true", help="pad to --image-size instead of squashing")
     g.add_argument("--device", help="auto | cpu | cuda")
-    g.add_argument("--leaky", action="store_true", help="unofficial protocol (seen anomalies stay in test); comparison only")
+    g.add_argument(
+        "--protocol",
+        choices=["honest-final", "honest-val", "leaky"],
+        help="honest-final (default): keep the last epoch; honest-val: best epoch on validation; "
+        "leaky: unofficial, seen anomalies stay in test, comparison only",
+    )
+    g.add_argument("--leaky", action="store_true", help="same as --protocol leaky")
+    g.add_argument(
+        "--monitor-test",
+        action="store_true",
+        help="diagnostic: log test metrics every epoch (never used to select the model)",
+    )
     g.add_argument("--force", action="store_true", help="run the full profile without a GPU")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field, e.g. --set train.lr=3e-4 (repeatable)")
 
 
-def config_from_args(args: argparse.Namespace):
-    """Profile preset, then the named flags, then ``--set`` overrides, in that order."""
+def config_from_args(args: argparse.Namespace, need_device: bool = True):
+    """Profile preset, then the named flags, then ``--set`` overrides, in that order.
+
+    ``need_device=False`` skips the GPU check for commands that never train (``data check``).
+    """
     from .config import default_profile_name, get_profile, override
 
     cfg = get_profile(args.profile or default_profile_name())
@@ -44,12 +60,18 @@ def config_from_args(args: argparse.Namespace):
     for flag, key in (("data_root", "data.root"), ("category", "data.category"), ("seed", "seed"),
                       ("image_size", "data.image_size"), ("epochs", "train.epochs"),
                       ("backbone", "model.backbone"), ("textures", "data.textures"), ("device", "train.device"),
-                      ("format", "data.format")):
+                      ("format", "data.format"), ("protocol", "train.protocol")):
         value = getattr(args, flag, None)
         if value is not None:
             changes[key] = value
     if getattr(args, "leaky", False):
-        changes["data.leaky"] = True
+        if changes.get("train.protocol", "leaky") != "leaky":
+            raise ValueError(
+                f"--leaky contradicts --protocol {changes['train.protocol']}; pass one of them"
+            )
+        changes["train.protocol"] = "leaky"
+    if getattr(args, "monitor_test", False):
+        changes["train.monitor_test"] = True
     if getattr(args, "keep_aspect", False):
         changes["data.keep_aspect"] = True
     for item in args.set:
@@ -58,13 +80,11 @@ def config_from_args(args: argparse.Namespace):
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
         changes[key.strip()] = value.strip()
     cfg = override(cfg, **changes)
-    if cfg.profile == "full" and not getattr(args, "force", False):
+    if cfg.profile == "full" and not getattr(args, "force", False) and need_device:
         import torch
 
         if not torch.cuda.is_available():
             raise ValueError("the 'full' profile needs a CUDA GPU; use --profile cpu, or --force to run it anyway")
-        if cfg.train.device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("train.device is 'cuda' but no GPU is available")
     if getattr(args, "force", False) and cfg.train.device == "cuda":
         import torch
 
@@ -102,7 +122,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     out = Path(args.out or f"runs/{cfg.profile}/{cfg.data.category}/seed{cfg.seed}")
-    trained, ev, result = run(cfg, out, resume=args.resume, command=_command_line())
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; pass a folder for the run")
+    try:
+        trained, ev, result = run(cfg, out, resume=args.resume, command=_command_line())
+    except KeyboardInterrupt:
+        raise _Interrupted(f"interrupted; every finished epoch is saved in {out}. Rerun the same "
+                           f"command with --resume to continue from the last one") from None
     report = write_report(trained, ev, result, out)
     _print_metrics(result)
     print(f"[prn train] model, checkpoints, result.json and {report.name} in {out}")
@@ -111,18 +137,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .config import override
-    from .data import ImageCache, few_shot_split
-    from .runinfo import write_json_atomic
-    from .train import evaluate, load_model, resolve_data_root
+    from .atomic import write_json_atomic
+    from .data import ImageCache
+    from .train import check_run, evaluate, load_model
 
+    if args.out and Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a folder; pass the name of a JSON file to write")
     model, cfg = load_model(args.checkpoint)
     if args.data_root:
         cfg = override(cfg, **{"data.root": args.data_root})
     if args.category:
         cfg = override(cfg, **{"data.category": args.category})
-    split = few_shot_split(resolve_data_root(cfg), cfg.data.category, num_seen=cfg.data.num_seen,
-                           seed=cfg.seed, leaky=cfg.data.leaky, val_fraction=cfg.data.val_fraction,
-                           format=cfg.data.format)
+    split = check_run(cfg)
     ev = evaluate(model, split.test, ImageCache(cfg.data.image_size, keep_aspect=cfg.data.keep_aspect))
     print(json.dumps(ev.metrics, indent=2))
     if args.out:
@@ -155,6 +181,7 @@ def _cmd_prototypes(args: argparse.Namespace) -> int:
 
 def _cmd_data(args: argparse.Namespace) -> int:
     from .data import CATEGORIES, download_mvtec, get_format
+    from .train import check_run
 
     if args.action == "download":
         cats = CATEGORIES if args.categories == ["all"] else tuple(args.categories)
@@ -163,14 +190,29 @@ def _cmd_data(args: argparse.Namespace) -> int:
         return 0
     if not args.data_root:
         raise ValueError("prn data check needs --data-root (the folder that holds the categories)")
-    root = Path(args.data_root)
-    fmt = get_format(args.format)
-    categories = fmt.categories(root) if args.categories == ["all"] else args.categories
-    for category in categories:
-        train = fmt.list_samples(root, category, "train")
-        test = fmt.list_samples(root, category, "test")
-        bad = sum(s.label for s in test)
-        print(f"[prn data] {category}: {len(train)} train, {len(test) - bad} good + {bad} defective test: layout OK")
+    root = Path(args.data_root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"--data-root {root} is not a folder")
+    args.format = args.format or "mvtec"
+    categories = (
+        get_format(args.format).categories(root) if args.categories == ["all"] else args.categories
+    )
+    if not categories:
+        raise ValueError(
+            f"no category found under {root} in the {args.format!r} layout: expected "
+            f"<category>/train/good and <category>/test folders; check --data-root and --format"
+        )
+    for category in categories:  # the same checks as `prn train`, before any image is decoded
+        args.category = category
+        cfg = config_from_args(args, need_device=False)
+        split = check_run(cfg)
+        bad = sum(s.label for s in split.test)
+        print(
+            f"[prn data] {category}: {len(split.train)} train + {len(split.val)} val normal, "
+            f"{len(split.seen)} seen anomalies, test {len(split.test) - bad} good + {bad} "
+            f"defective: "
+            f"OK for profile {cfg.profile} ({cfg.train.protocol})"
+        )
     return 0
 
 
@@ -222,12 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("data", help="download MVTec AD or check a dataset's layout")
+    p = sub.add_parser("data", help="download MVTec AD, or check a dataset against a run's config")
     p.add_argument("action", choices=["download", "check"])
     p.add_argument("--categories", nargs="+", default=["all"], help="category names or 'all'")
     p.add_argument("--cache-dir", help="download folder (default: the package cache, where the chapters look)")
-    p.add_argument("--data-root", help="for check: the dataset root")
-    p.add_argument("--format", default="mvtec", help="dataset layout for check: mvtec, btad, kolektorsdd2, dagm, folder")
+    _add_config_flags(p)
     p.set_defaults(func=_cmd_data)
 
     p = sub.add_parser("prototypes", help="fit multi-scale prototypes for a category and save them")
@@ -272,16 +313,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Interrupted(Exception):
+    """Ctrl-C, with a message that says how to continue."""
+
+
+def _one_line(err: BaseException) -> str:
+    """The message of ``err`` on one line, with the hint a user needs for common OS errors."""
+    if isinstance(err, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(err, OSError) and not isinstance(err, FileNotFoundError) and err.strerror:
+        where = f" ({err.filename})" if err.filename else ""
+        hint = {errno.ENOSPC: "; free disk space, then rerun (prn train: add --resume)",
+                errno.EACCES: "; choose a folder you can write to, or fix its permissions",
+                errno.EROFS: "; choose a writable folder"}.get(err.errno or 0, "")
+        text = f"{err.strerror}{where}{hint}"
+    else:
+        text = str(err) or type(err).__name__
+    return " ".join(text.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; user errors print one clear line and exit with status 2."""
+    """Entry point: every error prints one line and exits with status 2.
+
+    User errors (bad flags, bad data, bad checkpoints, a full disk, Ctrl-C) name the problem;
+    anything else is reported as unexpected, with ``PRN_DEBUG=1`` to see the traceback.
+    """
     args = build_parser().parse_args(argv)
     if not hasattr(args, "set"):
         args.set = []
+    prefix = f"prn {args.command}: error:"
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"prn {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError, RuntimeError, _Interrupted, KeyboardInterrupt) as err:
+        if os.environ.get("PRN_DEBUG"):
+            raise
+        print(f"{prefix} {_one_line(err)}", file=sys.stderr)
+    except Exception as err:  # noqa: BLE001 - the last line of defence, says how to see more
+        if os.environ.get("PRN_DEBUG"):
+            raise
+        print(f"{prefix} unexpected {type(err).__name__}: {_one_line(err)} "
+              f"(rerun with PRN_DEBUG=1 for the traceback)", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import types
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 __all__ = [
     "DataConfig",
@@ -32,10 +33,103 @@ __all__ = [
     "from_dict",
     "parse_image_size",
     "AUTO",
+    "PROTOCOLS",
 ]
 
 
 AUTO = "auto"  # DataConfig.image_size resolved from the training images (prn_core.data.stats)
+
+# The evaluation protocol, one explicit setting (DESIGN section 4). Both honest protocols take the
+# seen anomalies out of test and never look at test labels to choose the model; "leaky" keeps the
+# seen anomalies in test and picks the best epoch on test, only to reproduce unofficial numbers.
+PROTOCOLS = {"honest-final": "final", "honest-val": "val", "leaky": "test"}  # -> selection rule
+
+
+def _type_name(hint: Any) -> str:
+    """``int | None`` -> ``'int or None'``, for error messages users can act on."""
+    if get_origin(hint) in (Union, types.UnionType):
+        return " or ".join("None" if a is type(None) else _type_name(a) for a in get_args(hint))
+    if get_origin(hint) is tuple:
+        return "tuple of int"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _parse_hint(hint: Any, value: str, name: str) -> Any:
+    """Turn one CLI string into a value of type ``hint``; ``Optional`` accepts ``none``."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        if type(None) in args and value.strip().lower() in ("none", "null"):
+            return None
+        # str last: "288x224" is a size, only what no other type takes stays a string
+        for arg in sorted((a for a in args if a is not type(None)), key=lambda a: a is str):
+            try:
+                return _parse_hint(arg, value, name)
+            except ValueError:
+                continue
+        raise ValueError(f"{name}: expected {_type_name(hint)}, got {value!r}")
+    if hint is bool:
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{name}: expected a boolean (true/false), got {value!r}")
+    if origin is tuple:
+        parts = [v.strip() for v in value.replace("x", ",").split(",") if v.strip()]
+        fixed = len(args) if Ellipsis not in args else None
+        try:
+            nums = tuple(int(v) for v in parts)
+        except ValueError:
+            nums = None
+        if nums is None or (fixed is not None and len(nums) != fixed):
+            count = f"{fixed} integers" if fixed is not None else "integers"
+            raise ValueError(f"{name}: expected {count} separated by commas, got {value!r}")
+        return nums
+    if hint in (int, float, str):
+        try:
+            return hint(value)
+        except ValueError:
+            raise ValueError(f"{name}: expected {hint.__name__}, got {value!r}") from None
+    raise TypeError(f"{name}: no parser for type {hint!r}")  # pragma: no cover - internal
+
+
+def _matches(hint: Any, value: Any) -> bool:
+    """Whether a typed value fits ``hint`` (ints count as floats, bools as nothing else)."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        return any(_matches(a, value) for a in args)
+    if hint is type(None):
+        return value is None
+    if origin is tuple:
+        return isinstance(value, tuple) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        )
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _check_types(cfg: Any, section: str) -> None:
+    """Refuse wrong types at construction, so a bad value fails here and not minutes later."""
+    hints = get_type_hints(type(cfg))
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if not _matches(hints[f.name], value):
+            raise ValueError(
+                f"{section}.{f.name} must be {_type_name(hints[f.name])}, got "
+                f"{type(value).__name__} {value!r}; on the command line use "
+                f"--set {section}.{f.name}=VALUE"
+            )
+
+
+def _check_widths(
+    name: str, widths: tuple[int, ...], length: int | None, meaning: str = ""
+) -> None:
+    if length is not None and len(widths) != length:
+        raise ValueError(f"{name} needs {length} integers{meaning}, got {len(widths)}: {widths}")
+    if any(w < 1 for w in widths):
+        raise ValueError(f"{name}: every width must be >= 1, got {widths}")
 
 
 def parse_image_size(value: int | str | tuple[int, int] | list[int]) -> tuple[int, int]:
@@ -77,12 +171,14 @@ class DataConfig:
     format: str = "mvtec"  # dataset layout adapter: mvtec, btad, kolektorsdd2, dagm, folder
     image_size: tuple[int, int] | str = (256, 256)  # (H, W), or "auto": the data's median aspect ratio
     num_seen: int = 10  # real anomalies moved from test into training
-    leaky: bool = False  # unofficial protocol: seen anomalies stay in test (chapter 7 only)
     val_fraction: float = 0.1  # normal train images held out for validation
     textures: str | None = None  # texture folder, "dtd", or None for procedural textures
     keep_aspect: bool = False  # pad instead of squash; padding is ignored by the metrics
 
     def __post_init__(self) -> None:
+        if isinstance(self.image_size, list):
+            object.__setattr__(self, "image_size", tuple(self.image_size))
+        _check_types(self, "data")
         if self.image_size != AUTO:
             object.__setattr__(self, "image_size", parse_image_size(self.image_size))
         if self.num_seen < 0:
@@ -107,6 +203,7 @@ class SynthesisConfig:
     texture_ops: int = 3  # augmentations applied to each texture
 
     def __post_init__(self) -> None:
+        _check_types(self, "synthesis")
         for name in ("normal_weight", "seen_weight", "simulated_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"synthesis.{name} must be >= 0, got {getattr(self, name)}")
@@ -142,6 +239,20 @@ class ModelConfig:
     score_topk: int = 100
 
     def __post_init__(self) -> None:
+        _check_types(self, "model")
+        _check_widths("model.fusion_channels", self.fusion_channels, 3, " (strides 4, 8, 16)")
+        _check_widths(
+            "model.decoder_channels", self.decoder_channels, 4, " (one per decoder stage)"
+        )
+        _check_widths("model.attention_patch_sizes", self.attention_patch_sizes, None)
+        for name in ("attention_dim", "attention_heads", "attention_layers", "head_channels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"model.{name} must be >= 1, got {getattr(self, name)}")
+        if self.score_topk < 1:
+            raise ValueError(
+                f"model.score_topk must be >= 1 (the image score is the mean of the top-k pixels), "
+                f"got {self.score_topk}"
+            )
         if self.residual not in ("image", "patch"):
             raise ValueError(f"model.residual must be 'image' or 'patch', got {self.residual!r}")
         if self.score not in ("topk", "max_smoothed"):
@@ -159,7 +270,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation and the model-selection rule (never the test set unless leaky)."""
+    """Optimisation and the protocol: the split the model is selected on (test only if leaky)."""
 
     epochs: int = 10
     batch_size: int = 8
@@ -168,24 +279,47 @@ class TrainConfig:
     weight_decay: float = 1e-2
     schedule: str = "cosine"  # "constant" or "cosine"
     loss_focal_weight: float = 5.0
-    selection: str = "final"  # "final" or "val" (best epoch on the validation split)
-    monitor_test: bool = False  # also log test metrics per epoch, for curves only, never for selection
+    protocol: str = "honest-final"  # see PROTOCOLS: honest-final | honest-val | leaky
+    monitor_test: bool = False  # diagnostic: log test metrics per epoch; never used for selection
     amp: bool = True  # only takes effect on CUDA
     num_workers: int = 0
     device: str = "auto"
     threads: int | None = None  # torch CPU threads; None = torch default
 
     def __post_init__(self) -> None:
+        _check_types(self, "train")
         if self.epochs < 1:
             raise ValueError(f"train.epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 2:
             raise ValueError(f"train.batch_size must be >= 2 (batches mix normal and anomalous), got {self.batch_size}")
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"train.schedule must be 'constant' or 'cosine', got {self.schedule!r}")
-        if self.selection not in ("final", "val"):
-            raise ValueError(f"train.selection must be 'final' or 'val', got {self.selection!r}")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(
+                f"train.protocol must be one of {list(PROTOCOLS)}, got {self.protocol!r}"
+            )
         if self.lr <= 0:
             raise ValueError(f"train.lr must be > 0, got {self.lr}")
+        if self.epoch_size is not None and self.epoch_size < self.batch_size:
+            raise ValueError(
+                f"train.epoch_size ({self.epoch_size}) is smaller than train.batch_size "
+                f"({self.batch_size}), so an epoch would have no step; raise epoch_size or "
+                f"lower batch_size"
+            )
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"train.threads must be >= 1 or None, got {self.threads}")
+        if self.num_workers < 0:
+            raise ValueError(f"train.num_workers must be >= 0, got {self.num_workers}")
+
+    @property
+    def selection(self) -> str:
+        """The epoch-selection rule the protocol implies: ``final``, ``val`` or ``test`` (leaky)."""
+        return PROTOCOLS[self.protocol]
+
+    @property
+    def leaky(self) -> bool:
+        """True for the unofficial protocol: seen anomalies stay in test, selection on test."""
+        return self.protocol == "leaky"
 
 
 @dataclass(frozen=True)
@@ -220,7 +354,7 @@ PROFILES: dict[str, PRNConfig] = {
     "cpu": PRNConfig(
         profile="cpu",
         data=DataConfig(image_size=(256, 256), num_seen=10),
-        train=TrainConfig(epochs=12, batch_size=8, epoch_size=400, threads=2, monitor_test=True),
+        train=TrainConfig(epochs=12, batch_size=8, epoch_size=400, threads=2),
     ),
     "full": PRNConfig(
         profile="full",
@@ -253,26 +387,32 @@ def default_profile_name() -> str:
         return "cpu"
 
 
-def _coerce(current: Any, value: Any, name: str) -> Any:
-    """Turn a CLI string into the type of the field it replaces."""
-    if not isinstance(value, str) or isinstance(current, str):
-        return value
-    if current is None:
-        return None if value.lower() in ("none", "") else value
-    if isinstance(current, bool):
-        if value.lower() in ("1", "true", "yes", "on"):
-            return True
-        if value.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"{name}: expected a boolean, got {value!r}")
-    if name.endswith("image_size"):
-        return value if value == AUTO else parse_image_size(value)
-    if isinstance(current, tuple):
-        return tuple(int(v) for v in value.replace("x", ",").split(",") if v.strip())
-    try:
-        return type(current)(value)
-    except ValueError as err:
-        raise ValueError(f"{name}: expected {type(current).__name__}, got {value!r}") from err
+# Old names kept working: each maps (value) -> (new dotted name, new value).
+_LEGACY: dict[str, Any] = {
+    "data.leaky": lambda v: (
+        "train.protocol",
+        "leaky" if _parse_hint(bool, str(v), "data.leaky") else "honest-final",
+    ),
+    "train.selection": lambda v: ("train.protocol", _legacy_selection(v)),
+}
+
+
+def _legacy_selection(value: Any) -> str:
+    if value not in ("final", "val"):
+        raise ValueError(
+            f"train.selection must be 'final' or 'val', got {value!r}; "
+            f"prefer train.protocol ({' | '.join(PROTOCOLS)})"
+        )
+    return "honest-" + value
+
+
+def _parse_field(sub: Any, leaf: str, value: Any, dotted: str) -> Any:
+    """Parse a CLI string with the field's type hint; typed values are checked at construction."""
+    return (
+        _parse_hint(get_type_hints(type(sub))[leaf], value, dotted)
+        if isinstance(value, str)
+        else value
+    )
 
 
 def override(cfg: PRNConfig, **changes: Any) -> PRNConfig:
@@ -281,27 +421,32 @@ def override(cfg: PRNConfig, **changes: Any) -> PRNConfig:
     >>> override(get_profile("ci"), **{"train.epochs": "3", "seed": 1}).train.epochs
     3
     """
+    sections = ("data", "synthesis", "model", "train")
+    grouped: dict[str, dict[str, Any]] = {"": {}, **{name: {} for name in sections}}
     for dotted, value in changes.items():
+        if dotted in _LEGACY:
+            dotted, value = _LEGACY[dotted](value)
         section, _, leaf = dotted.rpartition(".")
-        if not section:
-            valid = {f.name for f in fields(cfg)} - {"data", "synthesis", "model", "train"}
-            if leaf not in valid:
-                raise ValueError(f"unknown config field {dotted!r}; top-level fields are {sorted(valid)}")
-            cfg = replace(cfg, **{leaf: _coerce(getattr(cfg, leaf), value, dotted)})
-            continue
-        if section not in ("data", "synthesis", "model", "train"):
-            raise ValueError(f"unknown config section {section!r} in {dotted!r}")
-        sub = getattr(cfg, section)
-        names = {f.name for f in fields(sub)}
+        if section not in grouped:
+            raise ValueError(
+                f"unknown config section {section!r} in {dotted!r}; use one of {sections}"
+            )
+        target = getattr(cfg, section) if section else cfg
+        names = {f.name for f in fields(target)} - set(sections)
         if leaf not in names:
-            raise ValueError(f"unknown config field {dotted!r}; {section} has {sorted(names)}")
-        sub = replace(sub, **{leaf: _coerce(getattr(sub, leaf), value, dotted)})
-        cfg = replace(cfg, **{section: sub})
-    return cfg
+            where = f"{section} has" if section else "top-level fields are"
+            raise ValueError(f"unknown config field {dotted!r}; {where} {sorted(names)}")
+        grouped[section][leaf] = _parse_field(target, leaf, value, dotted)
+    # One replace per section, so the checks see all changes together (epoch_size vs batch_size).
+    subs = {
+        name: replace(getattr(cfg, name), **grouped[name]) for name in sections if grouped[name]
+    }
+    return replace(cfg, **grouped[""], **subs)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
-    """JSON-ready dict of a config (tuples become lists)."""
+    """A plain nested dict of a config; tuples stay tuples (``json.dumps`` writes them as lists,
+    and :func:`from_dict` turns lists back into tuples)."""
     return dataclasses.asdict(cfg)
 
 
@@ -309,6 +454,7 @@ def from_dict(data: dict[str, Any]) -> PRNConfig:
     """Rebuild a :class:`PRNConfig` from :func:`to_dict` output, rejecting unknown keys."""
     sections = {"data": DataConfig, "synthesis": SynthesisConfig, "model": ModelConfig, "train": TrainConfig}
     kwargs: dict[str, Any] = {}
+    data = _upgrade_legacy(data)
     for key, value in data.items():
         if key in sections:
             cls = sections[key]
@@ -324,3 +470,14 @@ def from_dict(data: dict[str, Any]) -> PRNConfig:
             raise ValueError(f"unknown config key {key!r}")
     return PRNConfig(**kwargs)
 
+
+
+def _upgrade_legacy(data: dict[str, Any]) -> dict[str, Any]:
+    """Configs saved before ``train.protocol`` existed (``data.leaky`` + ``train.selection``)."""
+    data_sec, train_sec = dict(data.get("data", {})), dict(data.get("train", {}))
+    leaky, selection = data_sec.pop("leaky", None), train_sec.pop("selection", None)
+    if leaky is None and selection is None:
+        return data
+    if "protocol" not in train_sec:
+        train_sec["protocol"] = "leaky" if leaky else _legacy_selection(selection or "final")
+    return {**data, "data": data_sec, "train": train_sec}

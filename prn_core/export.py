@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .atomic import atomic_path
 from .config import PRNConfig, from_dict, to_dict
 from .models import PRN
 
@@ -61,14 +62,14 @@ def export_model(model: PRN, cfg: PRNConfig, path: str | Path, batch_size: int =
             f"pass the config the model was trained with (load_model returns both)"
         )
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     device = next(model.parameters()).device
     example = torch.zeros(batch_size, 3, *model.image_size, device=device)
     with torch.no_grad():
         program = torch.export.export(MapsAndScores(model), (example,))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=_VIEW_WARNING)
-        torch.export.save(program, path, extra_files={CONFIG_FILE: json.dumps(to_dict(cfg))})
+        with atomic_path(path) as tmp:
+            torch.export.save(program, tmp, extra_files={CONFIG_FILE: json.dumps(to_dict(cfg))})
     return path
 
 

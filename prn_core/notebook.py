@@ -19,7 +19,8 @@ from .config import PRNConfig, default_profile_name, get_profile, override
 
 __all__ = ["Chapter", "setup_chapter", "REPOSITORY_URL", "runs_dir"]
 
-# The install cell of every chapter pins this URL; tests/test_book.py checks it equals _config.yml's.
+# The install cell of every chapter pins this URL; tests/test_notebook.py checks it equals
+# _config.yml's repository URL.
 REPOSITORY_URL = "https://github.com/prn-book/prn-book"
 FIGURE_DPI = 72  # stored notebook figures: sharp in the book, and the notebooks stay small in git
 

@@ -17,8 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import viz  # noqa: E402
+from .atomic import save_figure_atomic, write_json_atomic, write_text_atomic  # noqa: E402
 from .baseline import evaluate_residual_baseline  # noqa: E402
-from .runinfo import write_json_atomic  # noqa: E402
 
 __all__ = ["write_report"]
 
@@ -33,7 +33,7 @@ def write_report(trained: Any, ev: Any, result: dict[str, Any], out_dir: str | P
     images = np.stack([trained.data.cache.image(trained.data.split.test[i]) for i in order])
     fig = viz.show_predictions(images, ev.masks[order], ev.maps[order], ev.scores[order], ev.labels[order])
     figures["predictions"] = _save(fig, out_dir / "predictions.png")
-    fig = viz.plot_curves(ev.labels, ev.scores, ev.masks, ev.maps)
+    fig = viz.plot_curves(ev.labels, ev.scores, **ev.metric_inputs())
     figures["curves"] = _save(fig, out_dir / "curves.png")
     model = trained.model
     baseline = evaluate_residual_baseline(model.backbone, model.prototypes, trained.data.split.test,
@@ -50,9 +50,11 @@ def write_report(trained: Any, ev: Any, result: dict[str, Any], out_dir: str | P
           if isinstance(v, float)],
         "",
         f"- command: `{result.get('command')}`",
-        f"- protocol: {result['protocol']}, selection: {result['selection']} (epoch {result['selected_epoch']})",
+        f"- protocol: {result['protocol']}, selection: {result['selection']} "
+        f"(epoch {result['selected_epoch']})"
+        + ("; per-epoch test monitor: diagnostic only" if result.get("test_monitor") else ""),
         f"- test set: {result['test_counts']['normal']} normal, {result['test_counts']['anomalous']} anomalous "
-        f"(seen anomalies removed: {result['protocol'] == 'honest'})",
+        f"(seen anomalies removed: {result['protocol'] != 'leaky'})",
         f"- training: {result['train_seconds']:.0f} s on {result['hardware'].get('gpu') or result['hardware']['processor']}",
         f"- commit: {result['git_commit']}",
         "",
@@ -60,11 +62,12 @@ def write_report(trained: Any, ev: Any, result: dict[str, Any], out_dir: str | P
         "",
     ]
     report = out_dir / "report.md"
-    report.write_text("\n".join(lines))
+    write_text_atomic(report, "\n".join(lines))
     return report
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    try:
+        return save_figure_atomic(fig, path, dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)

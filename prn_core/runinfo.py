@@ -5,13 +5,13 @@ them (profile, hardware) instead of anyone typing numbers in by hand.
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from .atomic import write_json_atomic  # re-exported: result files use it
 
 __all__ = ["git_commit", "hardware", "write_json_atomic"]
 
@@ -52,19 +52,3 @@ def hardware(**extra: Any) -> dict[str, Any]:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info | extra
-
-
-def write_json_atomic(path: str | Path, data: Any) -> Path:
-    """Write JSON through a temporary file and a rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, sort_keys=False, default=str)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

@@ -5,9 +5,12 @@ scores a model on the test split; ``run`` does both and writes a result JSON wit
 provenance. Three protocol rules hold throughout (DESIGN section 4):
 
 * the seen anomalies are removed from the test set before anything else happens;
-* the model is never selected on the test set: we keep the final epoch, or the best epoch on a
-  validation split of held-out normal images plus simulated anomalies (``train.selection``);
-  ``data.leaky=True`` is the only exception, kept to reproduce the unofficial numbers;
+* the model is never selected on the test set: ``train.protocol`` is ``honest-final`` (keep the
+  final epoch) or ``honest-val`` (the best epoch on a validation split of held-out normal
+  images plus simulated anomalies); ``leaky`` is the only exception, kept to reproduce the
+  unofficial numbers. ``train.monitor_test`` only logs test metrics, as a diagnostic;
+* with ``keep_aspect``, padded pixels never count: no anomaly is drawn there, and neither the
+  metrics nor the image score's top-k see them;
 * one seed drives the split, the anomaly generation, K-means and the initialisation.
 
 Checkpoints are written atomically after every epoch and ``resume=True`` continues from the
@@ -18,8 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,8 @@ from .data import (
 from .losses import prn_loss
 from .metrics import compute_metrics
 from .models import PRN, PrototypeBank, build_backbone, build_prn, fit_prototypes
-from .runinfo import git_commit, hardware, write_json_atomic
+from .atomic import torch_save_atomic, write_json_atomic, write_text_atomic
+from .runinfo import git_commit, hardware
 from .synthesis import AnomalyMix, ExtendedAnomaly, SimulatedAnomaly
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "resolve_device",
     "resolve_config",
     "resolve_data_root",
+    "check_run",
     "prepare_data",
     "build_training_mix",
     "fit",
@@ -111,6 +114,69 @@ def resolve_data_root(cfg: PRNConfig) -> Path:
     return root
 
 
+def _epoch_size(cfg: PRNConfig, num_normals: int) -> int:
+    """Samples per epoch: ``train.epoch_size``, or every normal image once at the mix's ratio."""
+    weights = (
+        cfg.synthesis.normal_weight + cfg.synthesis.seen_weight + cfg.synthesis.simulated_weight
+    )
+    return cfg.train.epoch_size or round(
+        num_normals * weights / max(cfg.synthesis.normal_weight, 1e-6)
+    )
+
+
+def check_run(cfg: PRNConfig) -> FewShotSplit:
+    """Check the config against the data before any image is decoded; return the split.
+
+    Listing the samples already checks every file cheaply (header, end marker, mask size); here
+    the config meets the data: enough normals, a test split with both classes left once the
+    seen anomalies are removed, a validation split for ``honest-val``, at least one step per
+    epoch. Raises ``ValueError`` or ``FileNotFoundError`` naming the setting to change.
+    """
+    cfg = resolve_config(cfg)
+    root = resolve_data_root(cfg)
+    d = cfg.data
+    split = few_shot_split(
+        root,
+        d.category,
+        num_seen=d.num_seen,
+        seed=cfg.seed,
+        leaky=cfg.train.leaky,
+        val_fraction=d.val_fraction,
+        format=d.format,
+    )
+    where = f"category {d.category!r} under {root}"
+    if len(split.train) < 2:
+        raise ValueError(
+            f"{where} leaves {len(split.train)} normal training image(s) after the "
+            f"validation split; PRN needs at least 2 (add images or lower data.val_fraction)"
+        )
+    defective = sum(s.label for s in split.test)
+    if defective == 0:
+        raise ValueError(
+            f"{where}: no defective test image is left after moving data.num_seen="
+            f"{d.num_seen} into training; lower data.num_seen or add defective test images"
+        )
+    if defective == len(split.test):
+        raise ValueError(f"{where}: the test split has no normal image (test/good); add some")
+    if cfg.train.protocol == "honest-val" and not split.val:
+        raise ValueError(
+            f"train.protocol='honest-val' needs a validation split, but data.val_fraction="
+            f"{d.val_fraction} holds out no image of {len(split.train)}; raise it"
+        )
+    epoch_size = _epoch_size(cfg, len(split.train))
+    if epoch_size < cfg.train.batch_size:
+        raise ValueError(
+            f"an epoch of {epoch_size} samples is smaller than train.batch_size "
+            f"({cfg.train.batch_size}): no training step; set train.epoch_size"
+        )
+    if cfg.data.textures not in (None, "dtd") and not Path(cfg.data.textures).expanduser().is_dir():
+        raise FileNotFoundError(
+            f"data.textures folder {cfg.data.textures} does not exist; pass a "
+            f"folder of texture images, 'dtd', or none (procedural textures)"
+        )
+    return split
+
+
 @dataclass
 class PreparedData:
     """Everything training needs, decoded once: the split, cached images and anomaly sources."""
@@ -119,7 +185,8 @@ class PreparedData:
     split: FewShotSplit
     cache: ImageCache
     normals: list[np.ndarray]  # (H, W, 3) float32 training normals, val images excluded
-    foregrounds: list[np.ndarray]  # (H, W) bool, one per normal
+    foregrounds: list[np.ndarray]  # (H, W) bool, one per normal: the object, never padding
+    valid: list[np.ndarray]  # (H, W) bool, one per normal: False on keep_aspect padding
     seen_images: list[np.ndarray]
     seen_masks: list[np.ndarray]
     simulated: SimulatedAnomaly
@@ -128,57 +195,77 @@ class PreparedData:
 def prepare_data(cfg: PRNConfig, progress: bool = True) -> PreparedData:
     """Split the category, decode every training image once, and build the anomaly sources."""
     cfg = resolve_config(cfg)
-    root = resolve_data_root(cfg)
-    split = few_shot_split(
-        root, cfg.data.category, num_seen=cfg.data.num_seen, seed=cfg.seed,
-        leaky=cfg.data.leaky, val_fraction=cfg.data.val_fraction, format=cfg.data.format,
-    )
+    split = check_run(cfg)
+    root = split.root
     size, keep = cfg.data.image_size, cfg.data.keep_aspect
     cache = ImageCache(size, keep_aspect=keep)
     normals = [cache.image(s) for s in tqdm(split.train, desc="decode train", disable=not progress, leave=False)]
-    if cfg.synthesis.foreground_only:
-        foregrounds = [cached_foreground(s.path, size, keep_aspect=keep) for s in split.train]
-    else:
-        foregrounds = [np.ones(size, dtype=bool) for _ in split.train]
-    if keep:  # never paste or simulate anomalies into the padding
-        foregrounds = [fg & cache.valid(s) for fg, s in zip(foregrounds, split.train)]
+    valid = [cache.valid(s) for s in split.train]
+    # Extended anomalies always go on the object; synthesis.foreground_only only concerns the
+    # simulated ones (AnomalyMix). Padding is excluded from both.
+    foregrounds = [
+        cached_foreground(s.path, size, keep_aspect=keep) & v for s, v in zip(split.train, valid)
+    ]
     seen_images = [cache.image(s) for s in split.seen]
     seen_masks = [cache.mask(s) for s in split.seen]
     textures = make_texture_source(cfg.data.textures, seed=cfg.seed)
     simulated = SimulatedAnomaly.from_config(textures, size, cfg.synthesis)
-    return PreparedData(root, split, cache, normals, foregrounds, seen_images, seen_masks, simulated)
+    return PreparedData(
+        root, split, cache, normals, foregrounds, valid, seen_images, seen_masks, simulated
+    )
 
 
 def build_training_mix(cfg: PRNConfig, data: PreparedData) -> AnomalyMix:
     """The epoch dataset of DESIGN section 3, with the no-test-image-in-training check."""
     extended = ExtendedAnomaly(data.seen_images, data.seen_masks) if data.seen_images else None
-    weights = cfg.synthesis.normal_weight + cfg.synthesis.seen_weight + cfg.synthesis.simulated_weight
-    epoch_size = cfg.train.epoch_size or round(len(data.normals) * weights / max(cfg.synthesis.normal_weight, 1e-6))
+    epoch_size = _epoch_size(cfg, len(data.normals))
     # Leaky mode leaves the seen anomalies in test on purpose; everything else in test is off limits.
     forbidden = [s for s in data.split.test if s not in set(data.split.seen)] + data.split.val
     return AnomalyMix(
-        data.normals, data.simulated, foregrounds=data.foregrounds, seen_images=data.seen_images,
-        seen_masks=data.seen_masks, extended=extended, config=cfg.synthesis, epoch_size=epoch_size,
-        batch_size=cfg.train.batch_size, seed=cfg.seed,
-        train_paths=data.split.train + data.split.seen, forbidden_paths=forbidden,
+        data.normals,
+        data.simulated,
+        foregrounds=data.foregrounds,
+        valid_regions=data.valid,
+        seen_images=data.seen_images,
+        seen_masks=data.seen_masks,
+        extended=extended,
+        config=cfg.synthesis,
+        epoch_size=epoch_size,
+        batch_size=cfg.train.batch_size,
+        seed=cfg.seed,
+        train_paths=data.split.train + data.split.seen,
+        forbidden_paths=forbidden,
     )
 
 
-def _validation_set(cfg: PRNConfig, data: PreparedData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Held-out normals, each also with one simulated anomaly: labels, images, masks.
+@dataclass
+class _ValidationSet:
+    """Held-out normals, each also with one simulated anomaly; ``valid`` is False on padding."""
 
-    It contains no real anomaly, so selecting on it cannot leak the test set.
-    """
-    images, masks, labels = [], [], []
+    labels: np.ndarray  # (N,)
+    images: np.ndarray  # (N, H, W, 3)
+    masks: np.ndarray  # (N, H, W) uint8
+    valid: np.ndarray  # (N, H, W) bool
+
+
+def _validation_set(cfg: PRNConfig, data: PreparedData) -> _ValidationSet:
+    """It contains no real anomaly, so selecting on it cannot leak the test set."""
+    images, masks, labels, valid = [], [], [], []
     for i, sample in enumerate(data.split.val):
-        img = data.cache.image(sample)
-        fg = estimate_foreground(img) if cfg.synthesis.foreground_only else None
+        img, region = data.cache.image(sample), data.cache.valid(sample)
+        fg = estimate_foreground(img) & region if cfg.synthesis.foreground_only else region
         rng = np.random.default_rng([cfg.seed, 7_919, i])
         anomalous, mask = data.simulated(img, rng, foreground=fg)
         images += [img, anomalous]
-        masks += [np.zeros(img.shape[:2], np.float32), mask.astype(np.float32)]
+        masks += [np.zeros(img.shape[:2], np.uint8), mask.astype(np.uint8)]
         labels += [0, int(mask.any())]
-    return np.asarray(labels), np.stack(images) if images else np.zeros((0,)), np.stack(masks) if masks else np.zeros((0,))
+        valid += [region, region]
+    if not images:
+        empty = np.zeros((0, *data.cache.image_size), np.uint8)
+        return _ValidationSet(
+            np.zeros(0, int), np.zeros((0, *data.cache.image_size, 3)), empty, empty.astype(bool)
+        )
+    return _ValidationSet(np.asarray(labels), np.stack(images), np.stack(masks), np.stack(valid))
 
 
 def _prototype_meta(cfg: PRNConfig, data: PreparedData) -> dict[str, Any]:
@@ -217,25 +304,35 @@ class EvalResult:
     """Test-set predictions and their metrics; maps are (N, H, W) probabilities."""
 
     metrics: dict[str, float]
-    labels: np.ndarray
-    scores: np.ndarray
-    maps: np.ndarray
-    masks: np.ndarray
+    labels: np.ndarray  # (N,)
+    scores: np.ndarray  # (N,)
+    maps: np.ndarray  # (N, H, W)
+    masks: np.ndarray  # (N, H, W) uint8
     paths: list[str] = field(default_factory=list)
+    valid: np.ndarray | None = None  # (N, H, W) bool, False on keep_aspect padding; None = none
+
+    def metric_inputs(self) -> dict[str, Any]:
+        """Keyword arguments that make any pixel metric or figure agree with :attr:`metrics`."""
+        return {"masks": self.masks, "maps": self.maps, "valid": self.valid}
 
 
 @torch.no_grad()
 def predict(model: PRN, images: np.ndarray | torch.Tensor, device: torch.device | str = "cpu",
-            batch_size: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """Anomaly maps (N, H, W) and image scores (N,) for (N, H, W, 3) float images in [0, 1]."""
+            batch_size: int = 8, valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Anomaly maps (N, H, W) and image scores (N,) for (N, H, W, 3) float images in [0, 1].
+
+    ``valid`` (N, H, W) bool marks real pixels; the image score then ignores the padding.
+    """
     model.eval()
     device = torch.device(device)
     tensor = torch.as_tensor(np.asarray(images, dtype=np.float32)).permute(0, 3, 1, 2)
+    regions = None if valid is None else torch.as_tensor(np.asarray(valid, dtype=bool))[:, None]
     maps, scores = [], []
     for start in range(0, len(tensor), batch_size):
         batch = tensor[start : start + batch_size].to(device)
+        region = None if regions is None else regions[start : start + batch_size].to(device)
         with torch.autocast(device.type, enabled=device.type == "cuda"):
-            out = model(batch)
+            out = model(batch, valid=region)
         maps.append(out.anomaly_map[:, 0].float().cpu().numpy())
         scores.append(out.score.float().cpu().numpy())
     if not maps:
@@ -251,40 +348,33 @@ def evaluate(model: PRN, samples: Sequence[Sample], cache: ImageCache, device: t
     chunk = max(batch_size, 32)
     for start in tqdm(range(0, len(samples), chunk), desc="evaluate", disable=not progress, leave=False):
         part = samples[start : start + chunk]
-        m, s = predict(model, np.stack([cache.image(x) for x in part]), device, batch_size)
+        region = np.stack([cache.valid(x) for x in part])
+        m, s = predict(
+            model, np.stack([cache.image(x) for x in part]), device, batch_size, valid=region
+        )
         maps.append(m)
         scores.append(s)
         masks.append(np.stack([cache.mask(x) for x in part]).astype(np.uint8))
-        valid.append(np.stack([cache.valid(x) for x in part]))
+        valid.append(region)
     maps_arr, scores_arr, masks_arr = np.concatenate(maps), np.concatenate(scores), np.concatenate(masks)
-    valid_arr = np.concatenate(valid)
-    metrics = compute_metrics(labels, scores_arr, masks_arr, maps_arr, valid=None if valid_arr.all() else valid_arr)
-    return EvalResult(metrics, labels, scores_arr, maps_arr, masks_arr, [str(s.path) for s in samples])
+    valid_arr = None if all(v.all() for v in valid) else np.concatenate(valid)
+    metrics = compute_metrics(labels, scores_arr, masks_arr, maps_arr, valid=valid_arr)
+    return EvalResult(
+        metrics, labels, scores_arr, maps_arr, masks_arr, [str(s.path) for s in samples], valid_arr
+    )
 
 
-def _val_metrics(model: PRN, val: tuple[np.ndarray, np.ndarray, np.ndarray], device: torch.device) -> dict[str, float]:
-    labels, images, masks = val
-    if len(labels) == 0:
+def _val_metrics(model: PRN, val: _ValidationSet, device: torch.device) -> dict[str, float]:
+    if len(val.labels) == 0:
         return {}
-    maps, scores = predict(model, images, device)
-    return compute_metrics(labels, scores, masks.astype(np.uint8), maps)
+    padded = not val.valid.all()
+    maps, scores = predict(model, val.images, device, valid=val.valid if padded else None)
+    return compute_metrics(val.labels, scores, val.masks, maps, valid=val.valid if padded else None)
 
 
 def _selection_score(metrics: dict[str, float]) -> float:
     keys = [k for k in ("image_auroc", "pixel_auroc", "pixel_ap", "au_pro") if not math.isnan(metrics.get(k, math.nan))]
     return float(np.mean([metrics[k] for k in keys])) if keys else -math.inf
-
-
-def _save_atomic(obj: Any, path: Path) -> None:
-    """torch.save through a temporary file and os.replace: a kill never leaves half a checkpoint."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _lr_lambda(cfg: PRNConfig, total_steps: int):
@@ -308,8 +398,16 @@ class TrainResult:
 def save_model(model: PRN, cfg: PRNConfig, path: Path, extra: dict[str, Any] | None = None) -> Path:
     """A self-contained model file: config, prototypes and weights; loads with weights_only."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    _save_atomic({"format": "prn-model/1", "config": json.dumps(to_dict(cfg)), "prototypes": model.prototypes.to_state(),
-                  "state_dict": model.state_dict(), **(extra or {})}, path)
+    torch_save_atomic(
+        {
+            "format": "prn-model/1",
+            "config": json.dumps(to_dict(cfg)),
+            "prototypes": model.prototypes.to_state(),
+            "state_dict": model.state_dict(),
+            **(extra or {}),
+        },
+        path,
+    )
     return path
 
 
@@ -327,7 +425,14 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[PR
     cfg = from_dict(json.loads(payload["config"]))
     bank = PrototypeBank.from_state(payload["prototypes"])
     model = build_prn(cfg.model, cfg.data.image_size, prototypes=bank, backbone=build_backbone(cfg.model.backbone, "random"))
-    missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
+    except RuntimeError as err:  # tensor shapes differ: weights from another architecture
+        first = str(err).strip().splitlines()[-1].strip()
+        raise ValueError(
+            f"checkpoint {path} holds weights of another shape than its config describes "
+            f"(edited or from another version?): {first}"
+        ) from err
     if missing or unexpected:
         raise ValueError(
             f"checkpoint {path} does not match the model its config describes: "
@@ -346,8 +451,6 @@ def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     data = data or prepare_data(cfg, progress)
-    if len(data.normals) < 2:
-        raise ValueError(f"only {len(data.normals)} normal training images; PRN needs at least 2")
 
     backbone = build_backbone(cfg.model.backbone, cfg.model.weights)
     bank = fit_or_load_prototypes(cfg, data, backbone, out_dir / PROTOTYPES, device, progress)
@@ -418,12 +521,12 @@ def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
             "samples_per_s": steps_per_epoch * cfg.train.batch_size / seconds,
         }
         row["val"] = _val_metrics(model, val, device)
-        if cfg.train.monitor_test or cfg.data.leaky:
+        if cfg.train.monitor_test or cfg.train.leaky:  # leaky selects on it; else a diagnostic
             row["test"] = evaluate(model, test_samples, data.cache, device, cfg.train.batch_size, progress=False).metrics
         history.append(row)
         if _is_best(cfg, history):
-            _save_atomic({"model": model.state_dict(), "epoch": epoch + 1}, out_dir / BEST)
-        _save_atomic({
+            torch_save_atomic({"model": model.state_dict(), "epoch": epoch + 1}, out_dir / BEST)
+        torch_save_atomic({
             "config": json.dumps(to_dict(cfg)), "epoch": epoch + 1, "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "scaler": scaler.state_dict(), "torch_rng": torch.get_rng_state(),
@@ -432,7 +535,7 @@ def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
         _write_log(out_dir / LOG, history)
 
     selected = len(history)
-    if cfg.train.selection == "val" or cfg.data.leaky:
+    if cfg.train.selection != "final":
         best = torch.load(out_dir / BEST, map_location="cpu", weights_only=True)
         model.load_state_dict(best["model"])
         selected = int(best["epoch"])
@@ -441,17 +544,18 @@ def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
 
 
 def _is_best(cfg: PRNConfig, history: list[dict[str, Any]]) -> bool:
-    """Selection key: test metrics only in leaky mode, else the validation split."""
-    key = "test" if cfg.data.leaky else "val"
+    """Selection key: test metrics only in leaky mode, else the validation split.
+
+    The honest key never reads ``row["test"]``, so ``monitor_test`` cannot change the choice.
+    """
+    key = "test" if cfg.train.leaky else "val"
     scores = [_selection_score(row.get(key, {})) for row in history]
     return scores[-1] >= max(scores)
 
 
 def _write_log(path: Path, history: Iterable[dict[str, Any]]) -> None:
     """Rewrite the JSON-lines log from the history, so a resumed run never duplicates epochs."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(row) + "\n" for row in history))
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in history))
 
 
 def run(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
@@ -471,8 +575,11 @@ def run(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
         "git_commit": git_commit(),
         "hardware": hardware(),
         "seed": cfg.seed,
-        "protocol": "leaky" if cfg.data.leaky else "honest",
-        "selection": "test (leaky)" if cfg.data.leaky else cfg.train.selection,
+        "protocol": "leaky" if cfg.train.leaky else "honest",
+        "protocol_setting": cfg.train.protocol,
+        "selection": "test (leaky)" if cfg.train.leaky else cfg.train.selection,
+        "test_monitor": ("diagnostic only: per-epoch test metrics in history, never used to select"
+                         if cfg.train.monitor_test and not cfg.train.leaky else None),
         "selected_epoch": trained.selected_epoch,
         "split": trained.data.split.to_dict(),
         "history": trained.history,

@@ -38,6 +38,7 @@ __all__ = ["show_anomalies", "anomaly_gallery", "overlay_mask", "plot_history", 
            "show_resizing", "show_heatmap_files"]
 
 _ROWS = ("image", "mask", "overlay")
+SPLIT_STYLES = {"val": "-", "test": "--"}  # one convention in every figure: validation solid
 _OVERLAY_COLOUR = np.array([1.0, 0.15, 0.1], np.float32)  # red tint for anomalous pixels
 
 
@@ -183,7 +184,7 @@ def plot_history(history: Sequence[dict], keys: Sequence[str] = ("image_auroc", 
         ax_loss.plot(epochs, [row[key] for row in history], marker="o", label=key)
     ax_loss.set(xlabel="epoch", ylabel="training loss", title="loss")
     ax_loss.legend()
-    for split, style in (("val", "-"), ("test", "--")):
+    for split, style in SPLIT_STYLES.items():
         for key in keys:
             values = [row.get(split, {}).get(key) for row in history]
             if any(v is not None for v in values):
@@ -217,21 +218,27 @@ def show_predictions(images: np.ndarray, masks: np.ndarray, maps: np.ndarray, sc
 
 
 def plot_curves(labels: np.ndarray, scores: np.ndarray, masks: np.ndarray, maps: np.ndarray,
-                fpr_limit: float = 0.3) -> Figure:
-    """Image ROC, pixel ROC and the PRO curve up to ``fpr_limit``."""
+                fpr_limit: float = 0.3, valid: np.ndarray | None = None) -> Figure:
+    """Image ROC, pixel ROC and the PRO curve up to ``fpr_limit``.
+
+    The pixel panels use one :func:`~prn_core.metrics.pixel_histogram` (bounded memory, padded
+    pixels excluded through ``valid``), the same function and inputs as ``compute_metrics``, so
+    the numbers in the titles are those of ``result.json``. Pass ``**ev.metric_inputs()``.
+    """
     from . import metrics
 
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
     fpr, tpr = metrics.roc_curve(labels, scores)[:2]
     axes[0].plot(fpr, tpr)
     axes[0].set(title=f"image ROC (AUROC {metrics.image_auroc(labels, scores):.3f})", xlabel="FPR", ylabel="TPR")
-    fpr, tpr = metrics.roc_curve(masks.ravel(), maps.ravel())[:2]
+    hist = metrics.pixel_histogram(masks, maps, valid)
+    fpr, tpr = hist.roc_curve()[:2]
     axes[1].plot(fpr, tpr)
-    axes[1].set(title=f"pixel ROC (AUROC {metrics.pixel_auroc(masks, maps):.3f})", xlabel="FPR", ylabel="TPR")
-    fpr, pro = metrics.pro_curve(masks, maps)[:2]
+    axes[1].set(title=f"pixel ROC (AUROC {hist.auroc():.3f})", xlabel="FPR", ylabel="TPR")
+    fpr, pro = hist.pro_curve()[:2]
     keep = fpr <= fpr_limit
     axes[2].plot(fpr[keep], pro[keep])
-    axes[2].set(title=f"PRO (AU-PRO {metrics.au_pro(masks, maps, fpr_limit):.3f})", xlabel="FPR", ylabel="PRO",
+    axes[2].set(title=f"PRO (AU-PRO {hist.au_pro(fpr_limit):.3f})", xlabel="FPR", ylabel="PRO",
                 xlim=(0, fpr_limit))
     fig.tight_layout()
     return fig
@@ -1253,10 +1260,11 @@ def plot_stability(history: Sequence[Mapping[str, Any]],
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.0 * len(metrics), 3.0), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         shown = [row.get(split, {}).get(metric, np.nan) for row in history]
-        ax.plot(epochs, shown, "-", marker=".", color="C0", label=f"{split} monitor")
+        style = SPLIT_STYLES.get(split, "--")
+        ax.plot(epochs, shown, style, marker=".", color="C0", label=f"{split} monitor")
         val = [row.get("val", {}).get(metric, np.nan) for row in history]
-        if not np.all(np.isnan(val)):
-            ax.plot(epochs, val, "--", color="C7", label="validation")
+        if split != "val" and not np.all(np.isnan(val)):
+            ax.plot(epochs, val, SPLIT_STYLES["val"], color="C7", label="validation")
         s = summary[metric]
         ax.plot(s["best_epoch"], s["best"], "o", mfc="none", mec="C3", ms=10, label="best epoch")
         ax.plot(epochs[-1], s["final"], "s", color="C2", ms=6, label="final epoch")

@@ -85,16 +85,43 @@ def test_predict_writes_heatmaps_and_scores(capsys, tmp_path, untrained_model):
 
 def test_data_check_on_demo_and_broken_layout(capsys, tmp_path):
     root = make_demo_dataset()
-    assert main(["data", "check", "--data-root", str(root), "--categories", "demo_washer"]) == 0
-    assert "layout OK" in capsys.readouterr().out
+    assert (
+        main(
+            [
+                "data",
+                "check",
+                "--profile",
+                "ci",
+                "--data-root",
+                str(root),
+                "--categories",
+                "demo_washer",
+            ]
+        )
+        == 0
+    )
+    assert "OK for profile ci (honest-final)" in capsys.readouterr().out
     broken = tmp_path / "cat"
     (broken / "train" / "good").mkdir(parents=True)
     assert "test" in _error(capsys, ["data", "check", "--data-root", str(tmp_path), "--categories", "cat"])
 
 
 def test_data_check_real_bottle(capsys, shared_data):
-    assert main(["data", "check", "--data-root", str(shared_data / "mvtec"), "--categories", "bottle"]) == 0
-    assert "bottle: 209 train, 20 good + 63 defective test" in capsys.readouterr().out
+    argv = [
+        "data",
+        "check",
+        "--profile",
+        "cpu",
+        "--data-root",
+        str(shared_data / "mvtec"),
+        "--categories",
+        "bottle",
+    ]
+    assert main(argv) == 0
+    assert (
+        "bottle: 188 train + 21 val normal, 10 seen anomalies, test 20 good + 53 defective"
+        in capsys.readouterr().out
+    )
 
 
 def test_backbones_lists_the_registry(capsys):

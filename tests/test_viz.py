@@ -67,3 +67,84 @@ def test_anomaly_gallery_from_a_mix_and_from_generators():
     fig = anomaly_gallery(makers, per_kind=2, rows=("image", "mask", "overlay"))
     assert len(fig.axes) == 6
     plt.close(fig)
+
+
+# --- issue 11, item 1: a figure's numbers are result.json's numbers ----------------------------
+
+
+def _padded_eval() -> dict:
+    """Maps whose padding (right third) is bright on normal pixels: it moves every pixel metric."""
+    rng = np.random.default_rng(0)
+    masks = np.zeros((6, 32, 48), np.uint8)
+    masks[3:, 8:16, 8:16] = 1
+    maps = (rng.random(masks.shape) * 0.5 + masks * 0.4).astype(np.float32)
+    valid = np.ones(masks.shape, bool)
+    valid[:, :, 32:] = False
+    maps[:, :, 32:] = 0.95
+    return {
+        "labels": np.array([0, 0, 0, 1, 1, 1]),
+        "scores": rng.random(6),
+        "masks": masks,
+        "maps": maps,
+        "valid": valid,
+    }
+
+
+def test_plot_curves_titles_equal_compute_metrics_with_padding(monkeypatch):
+    from prn_core import metrics
+    from prn_core.viz import plot_curves
+
+    ev = _padded_eval()
+    want = metrics.compute_metrics(**ev)
+    assert want["pixel_auroc"] != metrics.compute_metrics(**{**ev, "valid": None})["pixel_auroc"]
+
+    def image_level_only(labels, scores):  # the exact ROC is for one score per image only
+        assert len(np.asarray(scores).reshape(-1)) == len(ev["labels"]), "exact ROC over pixels"
+        return real_roc(labels, scores)
+
+    real_roc = metrics.roc_curve
+    monkeypatch.setattr(metrics, "roc_curve", image_level_only)
+    fig = plot_curves(**ev)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert f"AUROC {want['image_auroc']:.3f}" in titles[0]
+    assert f"AUROC {want['pixel_auroc']:.3f}" in titles[1]
+    assert f"AU-PRO {want['au_pro']:.3f}" in titles[2]
+
+
+# --- issue 11, item 10: one line style per split in every figure -------------------------------
+
+
+def test_validation_is_solid_and_test_dashed_in_every_figure():
+    from prn_core.viz import plot_history, plot_stability
+
+    history = [
+        {
+            "epoch": e,
+            "loss": 1.0 / e,
+            "smooth_l1": 0.1,
+            "focal": 0.1,
+            "val": {
+                "image_auroc": 0.5 + e / 10,
+                "pixel_auroc": 0.6,
+                "au_pro": 0.5,
+                "pixel_ap": 0.2,
+            },
+            "test": {
+                "image_auroc": 0.4 + e / 10,
+                "pixel_auroc": 0.5,
+                "au_pro": 0.4,
+                "pixel_ap": 0.1,
+            },
+        }
+        for e in (1, 2, 3)
+    ]
+    styles: dict[str, set[str]] = {"val": set(), "test": set()}
+    for fig in (plot_history(history), plot_stability(history)):
+        for line in fig.axes[-1].get_lines() + fig.axes[1].get_lines():
+            label = line.get_label()
+            split = (
+                "val" if label.startswith("val") else "test" if label.startswith("test") else None
+            )
+            if split:
+                styles[split].add(line.get_linestyle())
+    assert styles == {"val": {"-"}, "test": {"--"}}

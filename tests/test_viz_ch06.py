@@ -77,7 +77,7 @@ def test_plot_threshold_indices_pick_the_examples(predictions):
 
 
 def test_threshold_explorer_starts_at_f1_max_and_redraws(predictions, monkeypatch):
-    pytest.importorskip("ipywidgets")
+    """ipywidgets is a hard requirement of the book (requirements.txt): no skip when missing."""
     from prn_core.metrics import f1_max
 
     images, maps, masks, scores, labels = predictions
@@ -112,3 +112,11 @@ def test_threshold_explorer_without_ipywidgets_is_a_static_figure(predictions, m
     images, maps, masks, scores, labels = predictions
     fig = viz.threshold_explorer(images, maps, masks, scores, labels)
     assert isinstance(fig, Figure)
+
+
+def test_threshold_explorer_falls_back_to_a_figure_without_ipywidgets(predictions, monkeypatch):
+    import sys
+
+    images, maps, masks, scores, labels = predictions
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # import ipywidgets -> ImportError
+    assert isinstance(viz.threshold_explorer(images, maps, masks, scores, labels), Figure)

@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from prn_core.atomic import write_image_atomic
 from prn_core.data.images import read_image, read_mask, resize_image, resize_mask
 from prn_core.data.mvtec import Sample
 
@@ -30,8 +31,7 @@ def _write_png(path: Path, array: np.ndarray) -> None:
     """uint8 (H, W, 3) RGB or (H, W) -> PNG (cv2 wants BGR)."""
     if array.ndim == 3:
         array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    if not cv2.imwrite(str(path), array):
-        raise OSError(f"could not write {path}")
+    write_image_atomic(path, array)
 
 
 def write_folder_dataset(

@@ -27,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from prn_core.atomic import write_text_atomic
 from prn_core.data.images import default_cache_dir
 from prn_core.data.textures import fractal_noise, value_noise
 
@@ -306,5 +307,5 @@ def make_demo_dataset(
             os.replace(tmp / category, root / category)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    marker.write_text(json.dumps(settings, indent=1))
+    write_text_atomic(marker, json.dumps(settings, indent=1))
     return root

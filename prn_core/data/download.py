@@ -25,6 +25,7 @@ import zipfile
 from pathlib import Path
 from typing import Iterable
 
+from prn_core.atomic import write_text_atomic
 from prn_core.data.images import default_cache_dir
 from prn_core.data.mvtec import CATEGORIES, list_samples
 
@@ -168,7 +169,7 @@ def download_and_extract(url: str, sha256: str | None, dest_dir: str | Path, kee
             entry.replace(target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    marker.write_text(sha256 or url)
+    write_text_atomic(marker, sha256 or url)
     if not keep_archive:
         archive.unlink()
     return dest

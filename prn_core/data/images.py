@@ -55,23 +55,44 @@ def is_image_file(path: Path) -> bool:
     return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def check_complete(path: Path) -> None:
-    """Raise :class:`ImageReadError` if a PNG/JPEG file lacks its end marker (a truncated copy).
+_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG", b"BM": "BMP"}
+_SUFFIX_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP"}
 
-    Reads only the last bytes, so it is cheap enough to run over a whole dataset at listing time.
+
+def _sniff(head: bytes) -> str | None:
+    """The format named by a file's first bytes, or None."""
+    return next((fmt for sig, fmt in _SIGNATURES.items() if head.startswith(sig)), None)
+
+
+def check_complete(path: Path) -> None:
+    """Raise :class:`ImageReadError` for an empty, mislabelled or truncated image file.
+
+    Reads only the first and last bytes, so it is cheap enough to run over a whole dataset at
+    listing time: the magic bytes must match the extension, and a PNG/JPEG must end with its
+    end marker (a truncated copy does not).
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".png", ".jpg", ".jpeg"):
-        return
     try:
         with open(path, "rb") as f:
+            head = f.read(8)
             f.seek(0, os.SEEK_END)
             size = f.tell()
             f.seek(max(0, size - 1024))
             tail = f.read()
     except OSError as err:
-        raise ImageReadError(f"cannot read image file {path}: {err}") from err
+        raise ImageReadError(f"cannot read image file {path}: {err.strerror or err}") from err
+    if size == 0:
+        raise ImageReadError(f"image file {path} is empty (0 bytes); re-copy it or delete it")
+    found, expected = _sniff(head), _SUFFIX_FORMAT.get(suffix)
+    if found is None:
+        raise ImageReadError(f"image file {path} is not a PNG/JPEG/BMP image (it starts with "
+                             f"{head[:8]!r}); re-copy it or delete it")
+    if expected is not None and found != expected:
+        raise ImageReadError(f"image file {path} has the extension {path.suffix} but holds {found} "
+                             f"data; rename it to match its format")
+    if suffix not in (".png", ".jpg", ".jpeg"):
+        return
     ok = tail[-8:-4] == _PNG_END if suffix == ".png" else _JPEG_END in tail[-64:]
     if not ok:
         raise ImageReadError(

@@ -161,21 +161,41 @@ class PRN(nn.Module):
         self.prior_stats.copy_(torch.stack([values.mean(), values.std().clamp_min(1e-6)]))
         return float(self.prior_stats[0]), float(self.prior_stats[1])
 
-    def score(self, probs: torch.Tensor) -> torch.Tensor:
-        """(B, 1, H, W) probabilities -> (B,) image scores as configured by ``cfg.score``."""
+    def score(self, probs: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 1, H, W) probabilities -> (B,) image scores as configured by ``cfg.score``.
+
+        ``valid`` (B, 1, H, W) bool marks real pixels (``keep_aspect`` pads the rest): padded
+        pixels never enter the top-k or the maximum, so padding cannot raise a score.
+        """
         if self.cfg.score == "max_smoothed":
             radius = int(3 * SMOOTH_SIGMA)
-            return gaussian_blur(probs, [2 * radius + 1] * 2, [SMOOTH_SIGMA] * 2).flatten(1).amax(1)
-        k = min(self.cfg.score_topk, probs[0].numel())
-        return probs.flatten(1).topk(k, dim=1).values.mean(1)
+            probs = gaussian_blur(probs, [2 * radius + 1] * 2, [SMOOTH_SIGMA] * 2)
+        flat = probs.flatten(1)  # (B, H*W)
+        k = min(self.cfg.score_topk, flat.shape[1])
+        if valid is not None:
+            keep = valid.to(device=flat.device, dtype=torch.bool).flatten(1)
+            if keep.shape != flat.shape:
+                raise ValueError(
+                    f"valid has shape {tuple(valid.shape)}, expected {tuple(probs.shape)}"
+                )
+            k = min(k, int(keep.sum(1).min()))
+            if k < 1:
+                raise ValueError("an image has no valid pixel to score; check its valid mask")
+            flat = flat.masked_fill(~keep, -torch.inf)
+        if self.cfg.score == "max_smoothed":
+            return flat.amax(1)
+        return flat.topk(k, dim=1).values.mean(1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | PRNOutput:
-        """Training: logits (B, 1, H, W). Eval: :class:`PRNOutput` (probabilities, scores)."""
+    def forward(
+        self, x: torch.Tensor, valid: torch.Tensor | None = None
+    ) -> torch.Tensor | PRNOutput:
+        """Training: logits (B, 1, H, W). Eval: :class:`PRNOutput` (probabilities, scores);
+        ``valid`` (B, 1, H, W) bool keeps padded pixels out of the score."""
         logits = self.forward_logits(x)
         if self.training:
             return logits
         probs = torch.sigmoid(logits.float())
-        return PRNOutput(probs, self.score(probs))
+        return PRNOutput(probs, self.score(probs, valid))
 
     # --- size ----------------------------------------------------------------------------
 

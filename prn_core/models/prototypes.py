@@ -19,7 +19,6 @@ Design choices:
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from sklearn.cluster import KMeans
 from torch import nn
 from tqdm.auto import tqdm
 
+from prn_core.atomic import torch_save_atomic
 from prn_core.models.backbone import Backbone
 
 __all__ = [
@@ -126,12 +126,7 @@ class PrototypeBank(nn.Module):
 
     def save(self, path: str | Path) -> Path:
         """Write :meth:`to_state` atomically (a temporary file renamed into place)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(self.to_state(), tmp)
-        os.replace(tmp, path)
-        return path
+        return torch_save_atomic(self.to_state(), path)
 
     @classmethod
     def load(cls, path: str | Path, expect: Mapping[str, Any] | None = None) -> PrototypeBank:

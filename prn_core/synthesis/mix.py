@@ -135,6 +135,9 @@ class AnomalyMix(Dataset):
             caches them; nothing is decoded here).
         simulated: maker of simulated anomalies, or None when ``simulated_weight`` is 0.
         foregrounds: one bool ``(H, W)`` foreground per normal image, or None (whole image).
+            Extended anomalies are always pasted on it; simulated ones only if ``foreground_only``.
+        valid_regions: one bool ``(H, W)`` per normal image, False on ``keep_aspect`` padding, or
+            None (no padding). No anomaly of any kind is ever drawn outside it.
         seen_images, seen_masks: the real seen anomalies and their ``(H, W)`` masks.
         extended: maker of extended anomalies from the seen ones, or None.
         config: proportions (``normal_weight``, ``seen_weight``, ``simulated_weight``,
@@ -155,6 +158,7 @@ class AnomalyMix(Dataset):
         simulated: SimulatedAnomaly | None,
         *,
         foregrounds: Sequence[np.ndarray] | None = None,
+        valid_regions: Sequence[np.ndarray] | None = None,
         seen_images: Sequence[np.ndarray] = (),
         seen_masks: Sequence[np.ndarray] = (),
         extended: ExtendedAnomaly | None = None,
@@ -181,11 +185,20 @@ class AnomalyMix(Dataset):
                 f"need one {shape[:2]} foreground per normal image ({len(normal_images)}), got "
                 f"{len(foregrounds)} of shapes {sorted({f.shape for f in foregrounds})}"
             )
+        if valid_regions is not None and (
+            len(valid_regions) != len(normal_images)
+            or any(v.shape != shape[:2] for v in valid_regions)
+        ):
+            raise ValueError(
+                f"need one {shape[:2]} valid region per normal image ({len(normal_images)}), got "
+                f"{len(valid_regions)}"
+            )
         if len(seen_images) != len(seen_masks):
             raise ValueError(f"got {len(seen_images)} seen images but {len(seen_masks)} masks; pass one mask per image")
         if not 0 <= seed < _SCHEDULE_STREAM:
             raise ValueError(f"seed must be in [0, 2**32 - 1), got {seed}")
         self.normal_images, self.foregrounds = normal_images, foregrounds
+        self.valid_regions = valid_regions
         self.seen_images = list(seen_images)
         self.seen_masks = [np.asarray(m, dtype=np.float32) for m in seen_masks]
         self.simulated, self.extended, self.config = simulated, extended, config
@@ -235,13 +248,20 @@ class AnomalyMix(Dataset):
             return as_float_image(self.seen_images[source]), self.seen_masks[source], kind
         rng = np.random.default_rng([self.seed, epoch, index])
         base = int(rng.integers(len(self.normal_images)))
-        foreground = None if self.foregrounds is None else np.asarray(self.foregrounds[base], dtype=bool)
+        valid = (
+            None if self.valid_regions is None else np.asarray(self.valid_regions[base], dtype=bool)
+        )
+        foreground = (
+            valid if self.foregrounds is None else np.asarray(self.foregrounds[base], dtype=bool)
+        )
+        if valid is not None and self.foregrounds is not None:
+            foreground = foreground & valid  # padded pixels never count, on the object or not
         if kind == "extended":
             assert self.extended is not None  # guaranteed by kind_proportions
             image, mask = self.extended(self.normal_images[base], foreground, rng)
         else:
             assert self.simulated is not None
-            restrict = foreground if self.config.foreground_only else None
+            restrict = foreground if self.config.foreground_only else valid
             image, mask = self.simulated(self.normal_images[base], rng, restrict)
         return image, mask, kind
 

@@ -172,3 +172,28 @@ def test_real_epoch_without_leakage(shared_data, category):
     assert torch.equal(batch["label"], (batch["mask"].flatten(1).amax(1) > 0).float())
     with pytest.raises(ValueError, match=seen_paths[0].name):
         AnomalyMix(normals, simulated, train_paths=normal_paths + seen_paths, forbidden_paths=defects, **kwargs)
+
+
+# --- issue 11, items 6 and 7: foreground_only concerns simulated anomalies only; padding never --
+
+@pytest.mark.parametrize("foreground_only", [True, False])
+def test_extended_stay_on_the_foreground_and_nothing_lands_in_padding(foreground_only):
+    valid = np.ones(SIZE, bool)
+    valid[:, 48:] = False  # keep_aspect padding on the right
+    mix = _mix(epoch_size=64, valid_regions=[valid] * 6,
+               config=SynthesisConfig(foreground_only=foreground_only, extended_prob=0.5))
+    foreground = mix.foregrounds[0]
+    kinds = Counter()
+    for i in range(len(mix)):
+        item = mix[i]
+        mask = item["mask"][0].numpy() > 0
+        kinds[item["kind"]] += 1
+        if item["kind"] != "normal" and item["kind"] != "seen":
+            assert not mask[~valid].any(), item["kind"]
+        if item["kind"] == "extended" or (item["kind"] == "simulated" and foreground_only):
+            assert not mask[~foreground].any(), item["kind"]
+    assert kinds["extended"] and kinds["simulated"]
+    if not foreground_only:  # simulated anomalies do leave the object then, inside the image
+        off_object = [mix[i]["mask"][0].numpy()[~foreground & valid].any()
+                      for i in range(len(mix)) if mix[i]["kind"] == "simulated"]
+        assert any(off_object)
