@@ -29,7 +29,9 @@ def write_report(trained: Any, ev: Any, result: dict[str, Any], out_dir: str | P
     figures = {}
     fig = viz.plot_history(result["history"])
     figures["training"] = _save(fig, out_dir / "training.png")
-    order = np.argsort(-ev.labels, kind="stable")[:max_images]
+    # Mostly defects, plus two good images, so the reader sees what "nothing found" looks like.
+    good, bad = np.flatnonzero(ev.labels == 0), np.flatnonzero(ev.labels == 1)
+    order = np.concatenate([bad[: max_images - min(2, len(good))], good[:2]])
     images = np.stack([trained.data.cache.image(trained.data.split.test[i]) for i in order])
     fig = viz.show_predictions(images, ev.masks[order], ev.maps[order], ev.scores[order], ev.labels[order])
     figures["predictions"] = _save(fig, out_dir / "predictions.png")
