@@ -5,6 +5,7 @@ them (profile, hardware) instead of anyone typing numbers in by hand.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -13,7 +14,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["git_commit", "hardware", "write_json_atomic"]
+__all__ = ["git_commit", "hardware", "write_json_atomic", "config_fingerprint", "signal_checkpoint"]
+
+# Set by tests (and anyone watching a run) to a folder: the trainer drops a file there after
+# every checkpoint, so a watcher can act at a known point instead of guessing with sleep().
+CHECKPOINT_SIGNAL_ENV = "PRN_CHECKPOINT_SIGNAL_DIR"
 
 
 def git_commit(cwd: str | Path | None = None) -> str:
@@ -68,3 +73,26 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def config_fingerprint(config: Any) -> str:
+    """A short hash of a config (a :func:`prn_core.config.to_dict` dict, or its JSON round trip).
+
+    Key order and tuple-vs-list do not matter, so the fingerprint of a config equals that of the
+    ``config`` stored in its ``result.json``; launchers reuse a run folder only on a match.
+    """
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def signal_checkpoint(run_dir: str | Path, epoch: int) -> None:
+    """Tell a watcher that ``run_dir`` holds epoch ``epoch``'s checkpoint (no-op unless asked).
+
+    When ``PRN_CHECKPOINT_SIGNAL_DIR`` is set, writes ``<pid>-epoch<epoch>.json`` there holding
+    the process id, run folder and epoch. The fault-tolerance tests kill the writing process on
+    this signal, which cannot race the way a timed sleep does.
+    """
+    folder = os.environ.get(CHECKPOINT_SIGNAL_ENV)
+    if folder:
+        info = {"pid": os.getpid(), "run_dir": str(Path(run_dir).resolve()), "epoch": int(epoch)}
+        write_json_atomic(Path(folder) / f"{os.getpid()}-epoch{epoch}.json", info)

@@ -30,6 +30,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from . import distributed
 from .config import AUTO, PROFILES, PRNConfig, from_dict, get_profile, override, to_dict
 from .data import (
     FewShotSplit,
@@ -46,7 +47,7 @@ from .data import (
 from .losses import prn_loss
 from .metrics import compute_metrics
 from .models import PRN, PrototypeBank, build_backbone, build_prn, fit_prototypes
-from .runinfo import git_commit, hardware, write_json_atomic
+from .runinfo import config_fingerprint, git_commit, hardware, signal_checkpoint, write_json_atomic
 from .synthesis import AnomalyMix, ExtendedAnomaly, SimulatedAnomaly
 
 __all__ = [
@@ -243,10 +244,15 @@ def predict(model: PRN, images: np.ndarray | torch.Tensor, device: torch.device 
 
 def evaluate(model: PRN, samples: Sequence[Sample], cache: ImageCache, device: torch.device | str = "cpu",
              batch_size: int = 8, progress: bool = True) -> EvalResult:
-    """Score ``samples`` in chunks and compute every metric; padding (keep_aspect) is excluded."""
+    """Score ``samples`` in chunks and compute every metric; padding (keep_aspect) is excluded.
+
+    Under torchrun each rank scores a block of ``samples`` and the metrics cover all of them;
+    the returned arrays then hold this rank's block (see :mod:`prn_core.distributed`).
+    """
+    chunk = max(batch_size, 32)
+    samples, shards = distributed.eval_shards(samples, chunk)
     labels = np.asarray([s.label for s in samples])
     maps, scores, masks, valid = [], [], [], []
-    chunk = max(batch_size, 32)
     for start in tqdm(range(0, len(samples), chunk), desc="evaluate", disable=not progress, leave=False):
         part = samples[start : start + chunk]
         m, s = predict(model, np.stack([cache.image(x) for x in part]), device, batch_size)
@@ -256,7 +262,12 @@ def evaluate(model: PRN, samples: Sequence[Sample], cache: ImageCache, device: t
         valid.append(np.stack([cache.valid(x) for x in part]))
     maps_arr, scores_arr, masks_arr = np.concatenate(maps), np.concatenate(scores), np.concatenate(masks)
     valid_arr = np.concatenate(valid)
-    metrics = compute_metrics(labels, scores_arr, masks_arr, maps_arr, valid=None if valid_arr.all() else valid_arr)
+    if shards is not None:  # every rank must take the same branch below, whatever its block
+        valid_all = all(shards.all_gather(bool(valid_arr.all())))
+    else:
+        valid_all = bool(valid_arr.all())
+    metrics = compute_metrics(labels, scores_arr, masks_arr, maps_arr, valid=None if valid_all else valid_arr,
+                              shards=shards)
     return EvalResult(metrics, labels, scores_arr, maps_arr, masks_arr, [str(s.path) for s in samples])
 
 
@@ -340,7 +351,8 @@ def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
     cfg = resolve_config(cfg)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(cfg.train.device)
+    device = distributed.setup(resolve_device(cfg.train.device))
+    progress = progress and distributed.is_main()  # one set of bars, not one per rank
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     data = data or prepare_data(cfg, progress)
@@ -348,16 +360,19 @@ def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
         raise ValueError(f"only {len(data.normals)} normal training images; PRN needs at least 2")
 
     backbone = build_backbone(cfg.model.backbone, cfg.model.weights)
-    bank = fit_or_load_prototypes(cfg, data, backbone, out_dir / PROTOTYPES, device, progress)
+    bank = distributed.broadcast_prototypes(
+        lambda: fit_or_load_prototypes(cfg, data, backbone, out_dir / PROTOTYPES, device, progress))
     torch.manual_seed(cfg.seed)
     model = build_prn(cfg.model, cfg.data.image_size, prototypes=bank, backbone=backbone).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
+    forward = distributed.wrap(model, device)  # DDP under torchrun, else the model itself
 
     mix = build_training_mix(cfg, data)
     loader = DataLoader(mix, batch_size=cfg.train.batch_size, shuffle=False, drop_last=True,
                         num_workers=cfg.train.num_workers, persistent_workers=False,
                         pin_memory=device.type == "cuda")
+    loader = distributed.shard_loader(loader)  # this rank's slice of every batch under torchrun
     steps_per_epoch = len(loader)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
@@ -395,7 +410,7 @@ def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
             if device.type == "cuda":
                 images = images.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, enabled=use_amp):
-                logits = model(images)
+                logits = forward(images)
             loss, parts = prn_loss(logits, masks, focal_weight=cfg.train.loss_focal_weight)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -418,6 +433,9 @@ def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
         if cfg.train.monitor_test or cfg.data.leaky:
             row["test"] = evaluate(model, test_samples, data.cache, device, cfg.train.batch_size, progress=False).metrics
         history.append(row)
+        distributed.check_epoch_shards(loader, out_dir, epoch + 1)
+        if not distributed.is_main():
+            continue  # every rank holds the same state; rank 0 writes it
         if _is_best(cfg, history):
             _save_atomic({"model": model.state_dict(), "epoch": epoch + 1}, out_dir / BEST)
         _save_atomic({
@@ -427,13 +445,16 @@ def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
             "history": json.dumps(history),
         }, ckpt_path)
         _write_log(out_dir / LOG, history)
+        signal_checkpoint(out_dir, epoch + 1)
 
     selected = len(history)
+    distributed.barrier()  # rank 0's best.pt is complete before any rank reads it
     if cfg.train.selection == "val" or cfg.data.leaky:
         best = torch.load(out_dir / BEST, map_location="cpu", weights_only=True)
         model.load_state_dict(best["model"])
         selected = int(best["epoch"])
-    save_model(model, cfg, out_dir / MODEL, {"selected_epoch": selected})
+    if distributed.is_main():
+        save_model(model, cfg, out_dir / MODEL, {"selected_epoch": selected})
     return TrainResult(model.eval(), data, history, out_dir, selected, cfg)
 
 
@@ -456,6 +477,7 @@ def run(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
     """Train, evaluate on the (leak-free) test split and write ``result.json`` with provenance."""
     started = time.time()
     cfg = resolve_config(cfg)
+    progress = progress and distributed.is_main()
     trained = fit(cfg, out_dir, resume=resume, progress=progress)
     device = next(trained.model.parameters()).device
     ev = evaluate(trained.model, trained.data.split.test, trained.data.cache, device, cfg.train.batch_size, progress)
@@ -465,6 +487,7 @@ def run(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
         "category": cfg.data.category,
         "data_root": str(trained.data.root),
         "config": to_dict(cfg),
+        "config_fingerprint": config_fingerprint(to_dict(cfg)),
         "git_commit": git_commit(),
         "hardware": hardware(),
         "seed": cfg.seed,
@@ -478,7 +501,12 @@ def run(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
         "metrics": ev.metrics,
         "test_counts": {"normal": int((ev.labels == 0).sum()), "anomalous": int((ev.labels == 1).sum())},
     }
-    write_json_atomic(Path(out_dir) / RESULT, result)
+    if distributed.world_size() > 1:  # ev's arrays are this rank's block; count the whole split
+        labels = np.asarray([s.label for s in trained.data.split.test])
+        result["test_counts"] = {"normal": int((labels == 0).sum()), "anomalous": int((labels == 1).sum())}
+        result["world_size"] = distributed.world_size()
+    if distributed.is_main():
+        write_json_atomic(Path(out_dir) / RESULT, result)
     return trained, ev, result
 
 
