@@ -42,6 +42,7 @@ __all__ = [
     "setup",
     "barrier",
     "broadcast_prototypes",
+    "sync_from_main",
     "wrap",
     "shard_loader",
     "check_epoch_shards",
@@ -107,6 +108,19 @@ def broadcast_prototypes(fit: Callable[[], PrototypeBank]) -> PrototypeBank:
     box = [fit().to_state() if is_main() else None]
     dist.broadcast_object_list(box, src=0)
     return PrototypeBank.from_state(box[0])
+
+
+def sync_from_main(model: torch.nn.Module) -> None:
+    """Copy rank 0's parameters and buffers to every rank.
+
+    DDP keeps parameters equal, but BatchNorm running statistics are updated by each rank's own
+    last batch; after this, every rank evaluates exactly the model that rank 0 saves.
+    """
+    if not _active():
+        return
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            dist.broadcast(tensor.data, src=0)
 
 
 def wrap(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
@@ -206,16 +220,21 @@ class _ProcessGroupShards:
         return out
 
 
-def eval_shards(items: Sequence[T], batch_size: int) -> tuple[Sequence[T], _ProcessGroupShards | None]:
-    """This rank's contiguous block of whole batches of ``items``, and the shards to gather.
+def eval_shards(items: Sequence[T], batch_size: int, chunk: int) -> tuple[Sequence[T], _ProcessGroupShards | None]:
+    """This rank's contiguous block of ``items``, and the shards to gather metrics over.
 
-    Whole batches keep every image in the same batch as in a single process, so each rank
-    computes bit-identical maps and scores; outside torchrun it returns ``(items, None)``.
+    Evaluation predicts in chunks of ``chunk`` images, each in batches of ``batch_size``. Blocks
+    are cut at batch boundaries when the chunks are whole batches, else at chunk boundaries, so
+    every image lands in the same batch as in one process and each rank computes bit-identical
+    maps and scores. Outside torchrun it returns ``(items, None)``.
+
+    >>> eval_shards(list(range(5)), 2, 4)
+    ([0, 1, 2, 3, 4], None)
     """
     if not _active():
         return items, None
-    batches = -(-len(items) // batch_size)
-    per_rank = -(-batches // world_size())
-    start = min(len(items), rank() * per_rank * batch_size)
-    stop = min(len(items), (rank() + 1) * per_rank * batch_size)
+    unit = batch_size if chunk % batch_size == 0 else chunk
+    per_rank = -(-(-(-len(items) // unit)) // world_size())  # units per rank, rounded up
+    start = min(len(items), rank() * per_rank * unit)
+    stop = min(len(items), (rank() + 1) * per_rank * unit)
     return items[start:stop], _ProcessGroupShards(rank())

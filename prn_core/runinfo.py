@@ -11,6 +11,7 @@ import os
 import platform
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -85,14 +86,19 @@ def config_fingerprint(config: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def signal_checkpoint(run_dir: str | Path, epoch: int) -> None:
+def signal_checkpoint(run_dir: str | Path, epoch: int, timeout: float = 600.0) -> None:
     """Tell a watcher that ``run_dir`` holds epoch ``epoch``'s checkpoint (no-op unless asked).
 
-    When ``PRN_CHECKPOINT_SIGNAL_DIR`` is set, writes ``<pid>-epoch<epoch>.json`` there holding
-    the process id, run folder and epoch. The fault-tolerance tests kill the writing process on
-    this signal, which cannot race the way a timed sleep does.
+    When ``PRN_CHECKPOINT_SIGNAL_DIR`` is set, writes ``<pid>-epoch<epoch>.json`` there (the
+    process id, run folder and epoch) and waits until the watcher deletes it, or ``timeout``
+    seconds. The fault-tolerance tests kill the process while it waits: the kill lands right
+    after a known checkpoint and cannot race the way a timed sleep does.
     """
     folder = os.environ.get(CHECKPOINT_SIGNAL_ENV)
-    if folder:
-        info = {"pid": os.getpid(), "run_dir": str(Path(run_dir).resolve()), "epoch": int(epoch)}
-        write_json_atomic(Path(folder) / f"{os.getpid()}-epoch{epoch}.json", info)
+    if not folder:
+        return
+    info = {"pid": os.getpid(), "run_dir": str(Path(run_dir).resolve()), "epoch": int(epoch)}
+    path = write_json_atomic(Path(folder) / f"{os.getpid()}-epoch{epoch}.json", info)
+    deadline = time.monotonic() + timeout
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)

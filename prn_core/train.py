@@ -250,7 +250,7 @@ def evaluate(model: PRN, samples: Sequence[Sample], cache: ImageCache, device: t
     the returned arrays then hold this rank's block (see :mod:`prn_core.distributed`).
     """
     chunk = max(batch_size, 32)
-    samples, shards = distributed.eval_shards(samples, chunk)
+    samples, shards = distributed.eval_shards(samples, batch_size, chunk)
     labels = np.asarray([s.label for s in samples])
     maps, scores, masks, valid = [], [], [], []
     for start in tqdm(range(0, len(samples), chunk), desc="evaluate", disable=not progress, leave=False):
@@ -260,6 +260,9 @@ def evaluate(model: PRN, samples: Sequence[Sample], cache: ImageCache, device: t
         scores.append(s)
         masks.append(np.stack([cache.mask(x) for x in part]).astype(np.uint8))
         valid.append(np.stack([cache.valid(x) for x in part]))
+    if not maps:  # an empty block: this rank has fewer chunks than the others
+        maps, scores, masks, valid = [np.zeros((0, 1, 1), np.float32)], [np.zeros(0, np.float32)], \
+            [np.zeros((0, 1, 1), np.uint8)], [np.ones((0, 1, 1), bool)]
     maps_arr, scores_arr, masks_arr = np.concatenate(maps), np.concatenate(scores), np.concatenate(masks)
     valid_arr = np.concatenate(valid)
     if shards is not None:  # every rank must take the same branch below, whatever its block
@@ -421,6 +424,7 @@ def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
             for key, value in parts.items():
                 sums[key] += float(value.detach())
             bar.set_postfix(loss=f"{loss.item():.4f}")
+        distributed.sync_from_main(model)  # BatchNorm statistics too: every rank scores one model
         seconds = time.perf_counter() - t0
         row: dict[str, Any] = {
             "epoch": epoch + 1,
