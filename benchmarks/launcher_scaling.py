@@ -36,7 +36,7 @@ DEFAULT_SETS = ["train.epochs=1", "train.threads=1"]
 
 
 def _time_reproduction(workers: int, cfg, seeds: list[int], out: Path) -> tuple[float, dict]:
-    """Wall seconds of one reproduction on a fresh local Ray of ``workers`` CPUs, and its summary."""
+    """Wall seconds of one reproduction on a fresh local Ray of ``workers`` CPUs; its summary."""
     ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
     try:
         t0 = time.perf_counter()
@@ -52,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=8, help="a multiple of the 2 demo categories")
     parser.add_argument("--set", action="append", default=None, metavar="KEY=VALUE",
-                        help=f"config overrides on the ci profile (default: {' '.join(DEFAULT_SETS)})")
+                        help=f"ci-profile overrides (default: {' '.join(DEFAULT_SETS)})")
     args = parser.parse_args()
     if args.runs % len(DEMO_CATEGORIES):
         raise SystemExit(f"--runs must be a multiple of {len(DEMO_CATEGORIES)}, got {args.runs}")
@@ -63,12 +63,13 @@ def main() -> None:
     timings, summaries = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for workers in (1, 2):
-            timings[workers], summaries[workers] = _time_reproduction(workers, cfg, seeds, Path(tmp) / f"w{workers}")
+            out = Path(tmp) / f"w{workers}"
+            timings[workers], summaries[workers] = _time_reproduction(workers, cfg, seeds, out)
             print(f"{workers} worker(s): {timings[workers]:.1f} s for {args.runs} runs")
     speedup = timings[1] / timings[2]
     write_json_atomic(OUT, {
         "benchmark": "launcher_scaling",
-        "command": "python benchmarks/launcher_scaling.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": " ".join(["python benchmarks/launcher_scaling.py", *map(shlex.quote, sys.argv[1:])]),
         "profile": "ci",
         "overrides": overrides,
         "runs": args.runs,

@@ -107,8 +107,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if distributed.world_size() > 1:  # each rank holds only its block of the test maps
         if distributed.is_main():
             _print_metrics(result)
-            print(f"[prn train] {distributed.world_size()} ranks: model, checkpoints and result.json in "
-                  f"{out}; for figures run `prn evaluate --checkpoint {out / 'model.pt'}` in one process")
+            print(f"[prn train] {distributed.world_size()} ranks: model, checkpoints and "
+                  f"result.json in {out}; for figures run "
+                  f"`prn evaluate --checkpoint {out / 'model.pt'}` in one process")
         return 0
     report = write_report(trained, ev, result, out)
     _print_metrics(result)
@@ -190,7 +191,8 @@ def _launch_options(args: argparse.Namespace):
                              f"{1 if flag == 'cpus_per_run' else 0}, got {getattr(args, flag)}")
     if args.launcher != "ray" and args.address:
         raise ValueError("--address names a Ray cluster; add --launcher ray")
-    return LaunchOptions(address=args.address, cpus_per_run=args.cpus_per_run, max_retries=args.max_retries)
+    return LaunchOptions(address=args.address, cpus_per_run=args.cpus_per_run,
+                         max_retries=args.max_retries)
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
@@ -270,12 +272,13 @@ def _add_launch_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("launcher (see the notes below)")
     g.add_argument("--launcher", choices=["local", "ray"], default="local",
                    help="local: sequential in this process; ray: one Ray task per run")
-    g.add_argument("--address", help="Ray cluster address, e.g. auto or 10.0.0.1:6379 (default: RAY_ADDRESS, "
-                                     "else a local Ray)")
+    g.add_argument("--address", help="Ray cluster address, e.g. auto or 10.0.0.1:6379 "
+                                     "(default: RAY_ADDRESS, else a local Ray)")
     g.add_argument("--cpus-per-run", type=int, default=1,
                    help="CPUs each Ray task asks for when the cluster has no GPU (default 1)")
     g.add_argument("--max-retries", type=int, default=2,
-                   help="times Ray retries a run whose worker died; it resumes from its checkpoint (default 2)")
+                   help="times Ray retries a run whose worker died; it resumes from its "
+                        "checkpoint (default 2)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -320,7 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("reproduce", help="train and evaluate many categories and seeds; table against the paper",
+    p = sub.add_parser("reproduce",
+                       help="train and evaluate many categories and seeds; table against the paper",
                        epilog=_LAUNCH_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_config_flags(p)
     _add_launch_flags(p)

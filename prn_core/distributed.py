@@ -220,7 +220,9 @@ class _ProcessGroupShards:
         return out
 
 
-def eval_shards(items: Sequence[T], batch_size: int, chunk: int) -> tuple[Sequence[T], _ProcessGroupShards | None]:
+def eval_shards(
+    items: Sequence[T], batch_size: int, chunk: int
+) -> tuple[Sequence[T], _ProcessGroupShards | None]:
     """This rank's contiguous block of ``items``, and the shards to gather metrics over.
 
     Evaluation predicts in chunks of ``chunk`` images, each in batches of ``batch_size``. Blocks

@@ -196,7 +196,8 @@ def _launch_ray(jobs: Sequence[Job], options: LaunchOptions) -> Iterator[Outcome
     try:
         gpus = ray.cluster_resources().get("GPU", 0)
         resources = {"num_gpus": 1, "num_cpus": 1} if gpus else {"num_cpus": options.cpus_per_run}
-        task = ray.remote(max_retries=options.max_retries, retry_exceptions=False, **resources)(execute)
+        remote = ray.remote(max_retries=options.max_retries, retry_exceptions=False, **resources)
+        task = remote(execute)
         pending = {task.remote(job): job for job in jobs}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)

@@ -65,8 +65,8 @@ def summarise(results: Sequence[dict]) -> dict:
     for category, entry in per_category.items():
         summary["categories"][category] = {
             "seeds": entry["seeds"],
-            **{m: {"mean": float(np.mean(entry[m])), "std": _sample_std(entry[m]), "values": entry[m]}
-               for m in METRICS},
+            **{m: {"mean": float(np.mean(entry[m])), "std": _sample_std(entry[m]),
+                   "values": entry[m]} for m in METRICS},
         }
     if per_category:
         summary["mean"] = {m: float(np.mean([c[m]["mean"] for c in summary["categories"].values()])) for m in METRICS}
@@ -83,7 +83,8 @@ def _mean_std(stat: dict) -> str:
 
 
 def _pair(means: dict[str, float | None]) -> str:
-    return "/".join("-" if means[k] is None else f"{means[k]:.3f}" for k in ("image_auroc", "pixel_auroc"))
+    keys = ("image_auroc", "pixel_auroc")
+    return "/".join("-" if means[k] is None else f"{means[k]:.3f}" for k in keys)
 
 
 def markdown_table(summary: dict) -> str:
@@ -100,6 +101,7 @@ def markdown_table(summary: dict) -> str:
     if "mean" in summary:
         m = summary["mean"]
         paper, unoff = _pair(MEANS["PRN paper"]), _pair(MEANS["unofficial PRNet (leaky)"])
-        ours = " | ".join(f"{m[k]:.3f}" for k in ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap"))
+        keys = ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap")
+        ours = " | ".join(f"{m[k]:.3f}" for k in keys)
         lines.append(f"| **mean** | {ours} | {paper} | {unoff} |")
     return "\n".join(lines) + "\n"

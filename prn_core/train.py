@@ -269,8 +269,8 @@ def evaluate(model: PRN, samples: Sequence[Sample], cache: ImageCache, device: t
         valid_all = all(shards.all_gather(bool(valid_arr.all())))
     else:
         valid_all = bool(valid_arr.all())
-    metrics = compute_metrics(labels, scores_arr, masks_arr, maps_arr, valid=None if valid_all else valid_arr,
-                              shards=shards)
+    metrics = compute_metrics(labels, scores_arr, masks_arr, maps_arr,
+                              valid=None if valid_all else valid_arr, shards=shards)
     return EvalResult(metrics, labels, scores_arr, maps_arr, masks_arr, [str(s.path) for s in samples])
 
 
@@ -507,7 +507,8 @@ def run(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
     }
     if distributed.world_size() > 1:  # ev's arrays are this rank's block; count the whole split
         labels = np.asarray([s.label for s in trained.data.split.test])
-        result["test_counts"] = {"normal": int((labels == 0).sum()), "anomalous": int((labels == 1).sum())}
+        result["test_counts"] = {"normal": int((labels == 0).sum()),
+                                 "anomalous": int((labels == 1).sum())}
         result["world_size"] = distributed.world_size()
     if distributed.is_main():
         write_json_atomic(Path(out_dir) / RESULT, result)

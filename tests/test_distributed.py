@@ -60,7 +60,8 @@ def test_sharded_metrics_equal_one_process_exactly(max_sample, monkeypatch):
     def work(r: int) -> None:
         a, b = blocks[r]
         shards = _ThreadShards(r, world, box, barrier)
-        got[r] = metrics.compute_metrics(labels[a:b], scores[a:b], masks[a:b], maps[a:b], shards=shards)
+        got[r] = metrics.compute_metrics(labels[a:b], scores[a:b], masks[a:b], maps[a:b],
+                                         shards=shards)
 
     threads = [threading.Thread(target=work, args=(r,)) for r in range(world)]
     for t in threads:
@@ -71,7 +72,7 @@ def test_sharded_metrics_equal_one_process_exactly(max_sample, monkeypatch):
 
 
 def test_batch_shards_are_disjoint_and_cover_the_epoch():
-    world, batch, epoch = 4, 8, 44  # 5 full batches; the 4 leftover samples are dropped as in one process
+    world, batch, epoch = 4, 8, 44  # 5 full batches; 4 leftovers dropped, as in one process
     shards = [sum(shard_batches(epoch, batch, r, world), []) for r in range(world)]
     flat = sorted(i for s in shards for i in s)
     assert flat == list(range(40))
@@ -91,19 +92,22 @@ TINY = ["--set=train.epochs={epochs}", "--set=train.epoch_size=16", "--set=data.
 
 def _train_cmd(out: Path, nproc: int, epochs: int, *extra: str) -> list[str]:
     sets = [s.format(epochs=epochs) for s in TINY]
-    prn = ["-m", "prn_core.cli", "train", "--profile", "ci", "--device", "cpu", "--out", str(out), *sets, *extra]
+    prn = ["-m", "prn_core.cli", "train", "--profile", "ci", "--device", "cpu", "--out", str(out),
+           *sets, *extra]
     if nproc > 1:
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", *prn]
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                f"--nproc-per-node={nproc}", *prn]
     return [sys.executable, *prn]
 
 
 def _env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **extra}
+    return {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+            **extra}
 
 
 def _train(out: Path, nproc: int, epochs: int, *extra: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run(_train_cmd(out, nproc, epochs, *extra), env=_env(), capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(_train_cmd(out, nproc, epochs, *extra), env=_env(), capture_output=True,
+                          text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
@@ -132,10 +136,11 @@ def test_gathered_metrics_equal_one_process_evaluation(two_rank_run, tmp_path):
     torch.set_num_threads(1)
     model, cfg = load_model(two_rank_run / "model.pt")
     split = few_shot_split(resolve_data_root(cfg), cfg.data.category, num_seen=cfg.data.num_seen,
-                           seed=cfg.seed, val_fraction=cfg.data.val_fraction, format=cfg.data.format)
+                           seed=cfg.seed, val_fraction=cfg.data.val_fraction,
+                           format=cfg.data.format)
     assert len(split.test) > cfg.train.batch_size  # more than one batch: each rank had a block
-    single = evaluate(model, split.test, ImageCache(cfg.data.image_size), batch_size=cfg.train.batch_size,
-                      progress=False)
+    single = evaluate(model, split.test, ImageCache(cfg.data.image_size),
+                      batch_size=cfg.train.batch_size, progress=False)
     gathered = json.loads((two_rank_run / "result.json").read_text())["metrics"]
     assert gathered == single.metrics
 
@@ -150,7 +155,8 @@ def test_two_rank_checkpoint_resumes_with_one_rank(tmp_path):
         assert proc.poll() is None, proc.communicate()[1][-3000:]
         assert time.time() < deadline
         time.sleep(0.02)
-    os.kill(json.loads(markers[0].read_text())["pid"], signal.SIGKILL)  # rank 0, waiting after epoch 1
+    rank0 = json.loads(markers[0].read_text())["pid"]
+    os.kill(rank0, signal.SIGKILL)  # rank 0, while it waits after epoch 1's checkpoint
     proc.communicate(timeout=300)  # torchrun sees rank 0 die, stops rank 1 and fails
     assert proc.returncode != 0
     state = torch.load(out / CHECKPOINT, weights_only=True)

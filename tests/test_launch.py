@@ -17,7 +17,14 @@ import pytest
 import torch
 
 from prn_core.config import get_profile, override
-from prn_core.launch import LAUNCH_LOG, Job, LaunchOptions, RunsFailedError, _read_reported, run_jobs
+from prn_core.launch import (
+    LAUNCH_LOG,
+    Job,
+    LaunchOptions,
+    RunsFailedError,
+    _read_reported,
+    run_jobs,
+)
 from prn_core.reference import MEANS
 from prn_core.reproduce import markdown_table, reproduce, reproduce_jobs, summarise
 from prn_core.runinfo import CHECKPOINT_SIGNAL_ENV
@@ -46,7 +53,8 @@ def test_local_reproduction_writes_results_and_a_summary(local_reproduction):
         entry = summary["categories"][category]
         assert entry["seeds"] == SEEDS
         values = entry["image_auroc"]["values"]
-        assert entry["image_auroc"]["std"] == pytest.approx(abs(values[0] - values[1]) / 2**0.5)  # ddof=1
+        spread = abs(values[0] - values[1]) / 2**0.5  # the sample std (ddof=1) of two values
+        assert entry["image_auroc"]["std"] == pytest.approx(spread)
         result = json.loads((local_reproduction / category / "seed0" / RESULT).read_text())
         assert len(result["config_fingerprint"]) == 16
 
@@ -63,7 +71,8 @@ def test_finished_runs_are_reused_only_for_the_same_config(local_reproduction):
 
 
 def test_failed_runs_are_listed_and_no_summary_is_written(tmp_path):
-    with pytest.raises(RunsFailedError, match=r"1 of 1 runs did not finish(.|\n)*no_such_category/seed0"):
+    message = r"1 of 1 runs did not finish(.|\n)*no_such_category/seed0"
+    with pytest.raises(RunsFailedError, match=message):
         reproduce(_cfg(), ["no_such_category"], [0], tmp_path, options=QUIET)
     assert not (tmp_path / "summary.json").exists()
 
@@ -137,9 +146,9 @@ def test_killed_ray_worker_is_retried_and_resumes_from_its_checkpoint(
         assert time.time() < deadline, "the Ray run did not finish"
         for marker in signals.glob("*.json"):
             info = json.loads(marker.read_text())
-            if not killed and info["epoch"] == 1:  # the worker waits right after epoch 1's checkpoint
-                killed = {**info, "history": json.loads(
-                    torch.load(out / "demo_washer" / "seed0" / CHECKPOINT, weights_only=True)["history"])}
+            if not killed and info["epoch"] == 1:  # the worker waits after epoch 1's checkpoint
+                state = torch.load(out / "demo_washer" / "seed0" / CHECKPOINT, weights_only=True)
+                killed = {**info, "history": json.loads(state["history"])}
                 os.kill(info["pid"], signal.SIGKILL)
             marker.unlink()  # release any other waiting trainer
         time.sleep(0.02)
@@ -156,3 +165,23 @@ def test_killed_ray_worker_is_retried_and_resumes_from_its_checkpoint(
     assert got["metrics"] == want["metrics"]
     assert got["history"][0] == killed["history"][0]  # epoch 1 came from the checkpoint
     assert [r["loss"] for r in got["history"]] == [r["loss"] for r in want["history"]]
+
+
+def test_reproduce_help_explains_shared_storage_and_retries(capsys):
+    from prn_core.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--launcher", "ray", "--help"])
+    text = capsys.readouterr().out
+    for phrase in ("shared storage", "every Ray node", "--max-retries", "--cpus-per-run",
+                   "resumes from its last checkpoint", "prn-core[cluster]"):
+        assert phrase in text, phrase
+
+
+def test_cli_rejects_bad_launcher_options(capsys):
+    from prn_core.cli import main
+
+    assert main(["reproduce", "--profile", "ci", "--address", "auto"]) == 2
+    assert "add --launcher ray" in capsys.readouterr().err
+    assert main(["reproduce", "--profile", "ci", "--launcher", "ray", "--cpus-per-run", "0"]) == 2
+    assert "--cpus-per-run must be >= 1" in capsys.readouterr().err
