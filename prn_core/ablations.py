@@ -1,18 +1,19 @@
 """Ablations: which of PRN's parts matter, as named config changes (a registry, not if-chains).
 
 Each variant is a set of dotted overrides applied to one base config; :func:`run_ablations`
-trains them all with the same seed and data, so the only difference is the variant. Finished
-variants are skipped, so an interrupted sweep resumes.
+trains them all with the same seed and data, so the only difference is the variant. Variants
+run through a launcher (:mod:`prn_core.launch`, local or Ray); a finished variant is reused
+only when its folder holds the same config, so an interrupted sweep resumes.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
 from .config import PRNConfig, override
+from .launch import Job, LaunchOptions, run_jobs
 from .runinfo import write_json_atomic
-from .train import RESULT, run
+from .train import resolve_config
 
 __all__ = ["ABLATIONS", "run_ablations", "ablation_rows"]
 
@@ -30,20 +31,22 @@ ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def run_ablations(cfg: PRNConfig, names: Sequence[str], out_dir: str | Path, progress: bool = True,
-                  command: str | None = None) -> list[dict[str, Any]]:
-    """Train and evaluate each named variant of ``cfg``; writes ``summary.json`` in ``out_dir``."""
+                  command: str | None = None, launcher: str = "local",
+                  options: LaunchOptions | None = None) -> list[dict[str, Any]]:
+    """Train and evaluate each named variant of ``cfg``; writes ``summary.json`` in ``out_dir``.
+
+    The summary is written only when every variant finished; otherwise
+    :class:`prn_core.launch.RunsFailedError` says which did not, and why.
+    """
     unknown = [n for n in names if n not in ABLATIONS]
     if unknown:
         raise ValueError(f"unknown ablation(s) {unknown}; choose from {sorted(ABLATIONS)}")
     out_dir = Path(out_dir)
+    jobs = [Job(name, resolve_config(override(cfg, **ABLATIONS[name][1])), out_dir / name, command)
+            for name in names]
+    options = options or LaunchOptions(progress=progress)
     results = []
-    for name in names:
-        run_dir = out_dir / name
-        if (run_dir / RESULT).exists():
-            result = json.loads((run_dir / RESULT).read_text())
-        else:
-            _, _, result = run(override(cfg, **ABLATIONS[name][1]), run_dir, resume=True, progress=progress,
-                               command=command)
+    for name, result in zip(names, run_jobs(jobs, launcher, options)):
         results.append({"variant": name, "description": ABLATIONS[name][0], "overrides": ABLATIONS[name][1],
                         "metrics": result["metrics"], "train_seconds": result["train_seconds"],
                         "profile": result["profile"], "category": result["category"], "seed": result["seed"],

@@ -117,6 +117,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from . import distributed
     from .report import write_report
     from .train import run
 
@@ -129,6 +130,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         raise _Interrupted(f"interrupted; every finished epoch is saved in {out}. Rerun the same "
                            f"command with --resume to continue from the last one") from None
+    if distributed.world_size() > 1:  # each rank holds only its block of the test maps
+        if distributed.is_main():
+            _print_metrics(result)
+            print(f"[prn train] {distributed.world_size()} ranks: model, checkpoints and "
+                  f"result.json in {out}; for figures run "
+                  f"`prn evaluate --checkpoint {out / 'model.pt'}` in one process")
+        return 0
     report = write_report(trained, ev, result, out)
     _print_metrics(result)
     print(f"[prn train] model, checkpoints, result.json and {report.name} in {out}")
@@ -216,24 +224,49 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _launch_options(args: argparse.Namespace):
+    from .launch import LaunchOptions
+
+    for flag in ("cpus_per_run", "max_retries"):
+        if getattr(args, flag) < (1 if flag == "cpus_per_run" else 0):
+            raise ValueError(f"--{flag.replace('_', '-')} must be >= "
+                             f"{1 if flag == 'cpus_per_run' else 0}, got {getattr(args, flag)}")
+    if args.launcher != "ray" and args.address:
+        raise ValueError("--address names a Ray cluster; add --launcher ray")
+    return LaunchOptions(address=args.address, cpus_per_run=args.cpus_per_run,
+                         max_retries=args.max_retries)
+
+
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from .data import CATEGORIES
+    from .launch import RunsFailedError
     from .reproduce import reproduce
 
     args.category = None
     cfg = config_from_args(args)
     cats = list(CATEGORIES) if args.categories == ["all"] else args.categories
-    table = reproduce(cfg, cats, args.seeds, Path(args.out), command=_command_line())
+    try:
+        table = reproduce(cfg, cats, args.seeds, Path(args.out), command=_command_line(),
+                          launcher=args.launcher, options=_launch_options(args))
+    except RunsFailedError as err:
+        print(f"prn reproduce: {err}", file=sys.stderr)
+        return 1
     print(table)
     return 0
 
 
 def _cmd_ablate(args: argparse.Namespace) -> int:
     from .ablations import ABLATIONS, run_ablations
+    from .launch import RunsFailedError
 
     cfg = config_from_args(args)
     names = list(ABLATIONS) if args.variants == ["all"] else args.variants
-    results = run_ablations(cfg, names, Path(args.out), command=_command_line())
+    try:
+        results = run_ablations(cfg, names, Path(args.out), command=_command_line(),
+                                launcher=args.launcher, options=_launch_options(args))
+    except RunsFailedError as err:
+        print(f"prn ablate: {err}", file=sys.stderr)
+        return 1
     for row in results:
         print(f"{row['variant']:>18}  " + "  ".join(f"{k}={v:.3f}" for k, v in row["metrics"].items()))
     return 0
@@ -253,6 +286,41 @@ def _print_metrics(result: dict[str, Any]) -> None:
 
 def _command_line() -> str:
     return "prn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+_LAUNCH_HELP = """\
+launchers:
+  local  one run after another in this process (default; no extra dependency)
+  ray    every run is a Ray task asking for one GPU, or --cpus-per-run CPUs on a cluster
+         without GPUs. It joins --address (or RAY_ADDRESS), else starts a Ray on this machine.
+         Needs: pip install 'prn-core[cluster]'
+
+shared storage:
+  --out and the data root must be on storage that this machine and every Ray node see at the
+  same path (NFS, a cluster file system). A run is finished only when this machine can read
+  the result.json its worker reports; otherwise it is listed as failed.
+
+retries and resume:
+  a run whose worker dies (killed, out of memory, node lost) is retried up to --max-retries
+  times and resumes from its last checkpoint (written after every epoch), not from scratch.
+  A Python error (bad config, missing data) is not retried. A run folder is reused only when
+  its result.json holds the same config fingerprint; a folder made with another config is an
+  error. The summary is written only when every run finished; otherwise the failed runs are
+  listed with their errors and the command exits with status 1. Run it again to retry them.
+"""
+
+
+def _add_launch_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("launcher (see the notes below)")
+    g.add_argument("--launcher", choices=["local", "ray"], default="local",
+                   help="local: sequential in this process; ray: one Ray task per run")
+    g.add_argument("--address", help="Ray cluster address, e.g. auto or 10.0.0.1:6379 "
+                                     "(default: RAY_ADDRESS, else a local Ray)")
+    g.add_argument("--cpus-per-run", type=int, default=1,
+                   help="CPUs each Ray task asks for when the cluster has no GPU (default 1)")
+    g.add_argument("--max-retries", type=int, default=2,
+                   help="times Ray retries a run whose worker died; it resumes from its "
+                        "checkpoint (default 2)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -279,7 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one category and evaluate it on the leak-free test split")
     _add_config_flags(p)
     p.add_argument("--out", help="run folder (default: runs/<profile>/<category>/seed<seed>)")
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out "
+                   "(also with another number of torchrun ranks)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="evaluate a trained model on its category's test split")
@@ -295,15 +364,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("reproduce", help="train and evaluate many categories and seeds; table against the paper")
+    p = sub.add_parser("reproduce",
+                       help="train and evaluate many categories and seeds; table against the paper",
+                       epilog=_LAUNCH_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_config_flags(p)
+    _add_launch_flags(p)
     p.add_argument("--categories", nargs="+", default=["all"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--out", default="results/reproduce")
     p.set_defaults(func=_cmd_reproduce)
 
-    p = sub.add_parser("ablate", help="train named variants of one config (see prn_core.ablations)")
+    p = sub.add_parser("ablate", help="train named variants of one config (see prn_core.ablations)",
+                       epilog=_LAUNCH_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_config_flags(p)
+    _add_launch_flags(p)
     p.add_argument("--variants", nargs="+", default=["all"])
     p.add_argument("--out", default="results/ablations")
     p.set_defaults(func=_cmd_ablate)

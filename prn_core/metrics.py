@@ -32,12 +32,19 @@ by ``fpr_limit``, so a perfect map scores 1 and no map scores more.
 
 Padding: pass ``valid`` (True where a pixel is part of the image) and padded pixels are left out
 of every pixel metric, including region sizes.
+
+Sharded evaluation (``torchrun``): pass ``shards`` (see :class:`Shards`) and each process scores
+only its own contiguous block of images. The histogram is additive, so the processes exchange
+histograms, not maps: the per-image valid-pixel counts, the sampled scores that place the bin
+edges (the sampling generator is replayed over the other blocks, so the sample is the one a
+single process draws), the integer counts, and each image's sparse AU-PRO region weights, which
+are added in image order. The result equals a single process's exactly, not approximately.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 from scipy import ndimage
@@ -48,6 +55,7 @@ __all__ = [
     "Curve",
     "F1Max",
     "PixelHistogram",
+    "Shards",
     "roc_curve",
     "image_auroc",
     "f1_max",
@@ -66,6 +74,16 @@ _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)  # as in the MVTec AD reference A
 
 ArrayLike = Any  # numpy array, sequence of arrays, or a CPU torch tensor
 MapsLike = np.ndarray | Sequence[Any] | Iterable[Any]
+
+
+class Shards(Protocol):
+    """The processes that each hold one contiguous block of the images, in rank order."""
+
+    rank: int
+
+    def all_gather(self, obj: Any) -> list[Any]:
+        """Every process's ``obj``, indexed by rank (``torch.distributed.all_gather_object``)."""
+        ...
 
 
 class Curve(NamedTuple):
@@ -338,28 +356,46 @@ def _image_planes(
 
 
 def _bin_edges(
-    maps: list[Any], valid: list[Any] | None, num_bins: int, max_sample: int
+    maps: list[Any], valid: list[Any] | None, num_bins: int, max_sample: int,
+    shards: Shards | None = None,
 ) -> np.ndarray:
-    """Equal-mass bin edges from (a seeded sample of) the valid scores; pass one of two."""
+    """Equal-mass bin edges from (a seeded sample of) the valid scores; pass one of two.
+
+    With ``shards``, this process holds images ``offset .. offset + len(maps)`` of the whole
+    set; the generator still draws for every image in order, so the sample is the same.
+    """
     sizes = [
         int(np.count_nonzero(_plane(valid[i], "valid", i))) if valid is not None
         else _plane(m, "maps", i).size
         for i, m in enumerate(maps)
     ]
-    total = sum(sizes)
+    offset, all_sizes = 0, sizes
+    if shards is not None:
+        blocks = shards.all_gather(sizes)
+        offset = sum(len(b) for b in blocks[: shards.rank])
+        all_sizes = [size for block in blocks for size in block]
+    if not all_sizes:
+        raise ValueError("no maps to score; pass at least one image")
+    total = sum(all_sizes)
     if total == 0:
         raise ValueError("no valid pixels to score: every map is empty or fully padded")
     rng = np.random.default_rng(_SAMPLE_SEED)
     parts = []
-    for i, m in enumerate(maps):
-        score = _plane(m, "maps", i).astype(np.float32, copy=False)
+    for j, size in enumerate(all_sizes):
+        picks = None
+        if total > max_sample and size:
+            count = -(-size * max_sample // total)  # ceil: every image is represented
+            picks = rng.integers(0, size, count)
+        i = j - offset
+        if not 0 <= i < len(maps):
+            continue  # another process's image: its draws were made above, its pixels are not here
+        score = _plane(maps[i], "maps", i).astype(np.float32, copy=False)
         if valid is not None:
             score = score[_plane(valid[i], "valid", i).astype(bool, copy=False)]
         score = score.reshape(-1)
-        if total > max_sample and score.size:
-            count = -(-score.size * max_sample // total)  # ceil: every image is represented
-            score = score[rng.integers(0, score.size, count)]
-        parts.append(score)
+        parts.append(score if picks is None else score[picks])
+    if shards is not None:
+        parts = [part for block in shards.all_gather(parts) for part in block]
     sample = np.sort(np.concatenate(parts))
     if not np.isfinite(sample[[0, -1]]).all():
         raise ValueError("maps contain NaN or infinity; check the model output")
@@ -375,6 +411,7 @@ def pixel_histogram(
     valid: MapsLike | None = None,
     num_bins: int = NUM_BINS,
     max_sample: int = MAX_SAMPLE,
+    shards: Shards | None = None,
 ) -> PixelHistogram:
     """Count the valid pixels of all images into equal-mass score bins (two passes).
 
@@ -382,6 +419,7 @@ def pixel_histogram(
     between images; a leading channel of 1 is accepted, float16 maps too). ``valid`` is an
     optional matching boolean array or sequence, True for pixels to score. One-shot iterators
     are read into a list first (the maps are kept as they are, never copied to float64).
+    ``shards``: this process holds one block of the images; see the module docstring.
 
     >>> masks = np.zeros((2, 4, 4), np.uint8); masks[1, :2, :2] = 1
     >>> hist = pixel_histogram(masks, masks.astype(np.float32))
@@ -397,14 +435,15 @@ def pixel_histogram(
             f"need one mask (and valid mask) per map; got {len(mask_list)} masks, "
             f"{len(map_list)} maps" + ("" if valid_list is None else f", {len(valid_list)} valid")
         )
-    if not map_list:
+    if not map_list and shards is None:
         raise ValueError("no maps to score; pass at least one image")
-    edges = _bin_edges(map_list, valid_list, num_bins, max_sample)
+    edges = _bin_edges(map_list, valid_list, num_bins, max_sample, shards)
     size = len(edges) + 1
     positives = np.zeros(size, np.int64)
     negatives = np.zeros(size, np.int64)
     region_weight = np.zeros(size, np.float64)
     num_regions, max_score = 0, -np.inf
+    region_parts = []  # (bins, weights) per image with defects, in image order, for shards
     for i in range(len(map_list)):
         score, gt, regions = _image_planes(mask_list, map_list, valid_list, i)
         if not score.size:
@@ -420,7 +459,19 @@ def pixel_histogram(
             inverse = np.divide(1.0, region_size, out=np.zeros(len(region_size)), where=present)
             hit = bins[gt]
             positives += np.bincount(hit, minlength=size)
-            region_weight += np.bincount(hit, weights=inverse[anomalous], minlength=size)
+            weight = np.bincount(hit, weights=inverse[anomalous], minlength=size)
+            if shards is None:
+                region_weight += weight
+            else:
+                region_parts.append((np.flatnonzero(weight), weight[weight > 0]))
+    if shards is not None:
+        blocks = shards.all_gather((positives, negatives, num_regions, max_score, region_parts))
+        positives = np.sum([b[0] for b in blocks], axis=0)
+        negatives = np.sum([b[1] for b in blocks], axis=0)
+        num_regions, max_score = sum(b[2] for b in blocks), max(b[3] for b in blocks)
+        for block in blocks:  # image order, as one process adds them: equal to the last bit
+            for hit_bins, weights in block[4]:
+                region_weight[hit_bins] += weights
     return PixelHistogram(edges, positives, negatives, region_weight, num_regions, max_score)
 
 
@@ -458,10 +509,13 @@ def compute_metrics(
     maps: MapsLike,
     valid: MapsLike | None = None,
     fpr_limit: float = 0.3,
+    shards: Shards | None = None,
 ) -> dict[str, float]:
     """All five metrics the book reports, with one histogram pass for the pixel ones.
 
     Returns ``image_auroc``, ``image_f1_max``, ``pixel_auroc``, ``pixel_ap`` and ``au_pro``.
+    With ``shards``, the arguments are this process's block of images and the metrics cover
+    every block (image labels and scores are gathered; pixel histograms are summed).
     """
     mask_list, map_list = _as_list(masks, "masks"), _as_list(maps, "maps")
     if len(np.asarray(labels).reshape(-1)) != len(map_list):
@@ -469,7 +523,10 @@ def compute_metrics(
             f"need one label per map; got {len(np.asarray(labels).reshape(-1))} labels and "
             f"{len(map_list)} maps"
         )
-    hist = pixel_histogram(mask_list, map_list, valid)
+    hist = pixel_histogram(mask_list, map_list, valid, shards=shards)
+    if shards is not None:
+        labels = np.concatenate([np.asarray(x).reshape(-1) for x in shards.all_gather(labels)])
+        scores = np.concatenate([np.asarray(x).reshape(-1) for x in shards.all_gather(scores)])
     return {
         "image_auroc": image_auroc(labels, scores),
         "image_f1_max": f1_max(labels, scores).f1,

@@ -1,11 +1,12 @@
 """Many categories and seeds in one go, summarised against the paper.
 
 Each (category, seed) run writes its own ``result.json`` (see :func:`prn_core.train.run`) and
-is skipped when already finished, so an interrupted reproduction picks up where it stopped.
+is reused when it holds the same config, so an interrupted reproduction picks up where it
+stopped. The runs go through a launcher (:mod:`prn_core.launch`): one after another here, or as
+Ray tasks across GPUs and machines. The summary is written only when every run has finished.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
@@ -13,30 +14,36 @@ from typing import Sequence
 import numpy as np
 
 from .config import PRNConfig
-from .reference import PAPER, UNOFFICIAL
+from .launch import Job, LaunchOptions, run_jobs
+from .reference import MEANS, PAPER, UNOFFICIAL
 from .runinfo import write_json_atomic
-from .train import RESULT, run
+from .train import resolve_config
 
-__all__ = ["reproduce", "summarise", "markdown_table"]
+__all__ = ["reproduce", "reproduce_jobs", "summarise", "markdown_table"]
 
 METRICS = ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap", "image_f1_max")
 
 
+def reproduce_jobs(cfg: PRNConfig, categories: Sequence[str], seeds: Sequence[int], out_dir: Path,
+                   command: str | None = None) -> list[Job]:
+    """One job per category x seed, in ``<out_dir>/<category>/seed<seed>``."""
+    return [
+        Job(f"{category}/seed{seed}",
+            resolve_config(replace(cfg, seed=seed, data=replace(cfg.data, category=category))),
+            Path(out_dir) / category / f"seed{seed}", command)
+        for category in categories for seed in seeds
+    ]
+
+
 def reproduce(cfg: PRNConfig, categories: Sequence[str], seeds: Sequence[int], out_dir: Path,
-              command: str | None = None) -> str:
-    """Train and evaluate every category x seed; write ``summary.json`` and ``table.md``."""
+              command: str | None = None, launcher: str = "local",
+              options: LaunchOptions = LaunchOptions()) -> str:
+    """Train and evaluate every category x seed; write ``summary.json`` and ``table.md``.
+
+    Raises :class:`prn_core.launch.RunsFailedError` (and writes no summary) when a run fails.
+    """
     out_dir = Path(out_dir)
-    results = []
-    for category in categories:
-        for seed in seeds:
-            run_cfg = replace(cfg, seed=seed, data=replace(cfg.data, category=category))
-            run_dir = out_dir / category / f"seed{seed}"
-            done = run_dir / RESULT
-            if done.exists():
-                results.append(json.loads(done.read_text()))
-                continue
-            _, _, result = run(run_cfg, run_dir, resume=True, command=command)
-            results.append(result)
+    results = run_jobs(reproduce_jobs(cfg, categories, seeds, out_dir, command), launcher, options)
     summary = summarise(results)
     write_json_atomic(out_dir / "summary.json", summary)
     table = markdown_table(summary)
@@ -45,7 +52,8 @@ def reproduce(cfg: PRNConfig, categories: Sequence[str], seeds: Sequence[int], o
 
 
 def summarise(results: Sequence[dict]) -> dict:
-    """Mean and std over seeds per category, and the mean over categories."""
+    """Mean and sample std (ddof=1; None for one seed) over seeds per category, and the mean
+    over categories."""
     per_category: dict[str, dict] = {}
     for r in results:
         per_category.setdefault(r["category"], {"seeds": [], **{m: [] for m in METRICS}})
@@ -57,11 +65,26 @@ def summarise(results: Sequence[dict]) -> dict:
     for category, entry in per_category.items():
         summary["categories"][category] = {
             "seeds": entry["seeds"],
-            **{m: {"mean": float(np.mean(entry[m])), "std": float(np.std(entry[m])), "values": entry[m]} for m in METRICS},
+            **{m: {"mean": float(np.mean(entry[m])), "std": _sample_std(entry[m]),
+                   "values": entry[m]} for m in METRICS},
         }
     if per_category:
         summary["mean"] = {m: float(np.mean([c[m]["mean"] for c in summary["categories"].values()])) for m in METRICS}
     return summary
+
+
+def _sample_std(values: Sequence[float]) -> float | None:
+    """Std over seeds as an estimate of the spread (ddof=1); undefined for a single seed."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else None
+
+
+def _mean_std(stat: dict) -> str:
+    return f"{stat['mean']:.3f}" + ("" if stat["std"] is None else f" ± {stat['std']:.3f}")
+
+
+def _pair(means: dict[str, float | None]) -> str:
+    keys = ("image_auroc", "pixel_auroc")
+    return "/".join("-" if means[k] is None else f"{means[k]:.3f}" for k in keys)
 
 
 def markdown_table(summary: dict) -> str:
@@ -71,11 +94,14 @@ def markdown_table(summary: dict) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for category, c in summary["categories"].items():
-        cells = [f"{c[m]['mean']:.3f} ± {c[m]['std']:.3f}" for m in ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap")]
+        cells = [_mean_std(c[m]) for m in ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap")]
         paper = "/".join(f"{v:.3f}" for v in PAPER[category]) if category in PAPER else "-"
         unoff = "/".join(f"{v:.3f}" for v in UNOFFICIAL[category]) if category in UNOFFICIAL else "-"
         lines.append(f"| {category} | {' | '.join(cells)} | {paper} | {unoff} |")
     if "mean" in summary:
         m = summary["mean"]
-        lines.append(f"| **mean** | {m['image_auroc']:.3f} | {m['pixel_auroc']:.3f} | {m['au_pro']:.3f} | {m['pixel_ap']:.3f} | 0.994/0.990 | 0.949/0.962 |")
+        paper, unoff = _pair(MEANS["PRN paper"]), _pair(MEANS["unofficial PRNet (leaky)"])
+        keys = ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap")
+        ours = " | ".join(f"{m[k]:.3f}" for k in keys)
+        lines.append(f"| **mean** | {ours} | {paper} | {unoff} |")
     return "\n".join(lines) + "\n"

@@ -5,15 +5,22 @@ them (profile, hardware) instead of anyone typing numbers in by hand.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 from .atomic import write_json_atomic  # re-exported: result files use it
 
-__all__ = ["git_commit", "hardware", "write_json_atomic"]
+__all__ = ["git_commit", "hardware", "write_json_atomic", "config_fingerprint", "signal_checkpoint"]
+
+# Set by tests (and anyone watching a run) to a folder: the trainer drops a file there after
+# every checkpoint, so a watcher can act at a known point instead of guessing with sleep().
+CHECKPOINT_SIGNAL_ENV = "PRN_CHECKPOINT_SIGNAL_DIR"
 
 
 def git_commit(cwd: str | Path | None = None) -> str:
@@ -52,3 +59,31 @@ def hardware(**extra: Any) -> dict[str, Any]:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info | extra
+
+
+def config_fingerprint(config: Any) -> str:
+    """A short hash of a config (a :func:`prn_core.config.to_dict` dict, or its JSON round trip).
+
+    Key order and tuple-vs-list do not matter, so the fingerprint of a config equals that of the
+    ``config`` stored in its ``result.json``; launchers reuse a run folder only on a match.
+    """
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def signal_checkpoint(run_dir: str | Path, epoch: int, timeout: float = 600.0) -> None:
+    """Tell a watcher that ``run_dir`` holds epoch ``epoch``'s checkpoint (no-op unless asked).
+
+    When ``PRN_CHECKPOINT_SIGNAL_DIR`` is set, writes ``<pid>-epoch<epoch>.json`` there (the
+    process id, run folder and epoch) and waits until the watcher deletes it, or ``timeout``
+    seconds. The fault-tolerance tests kill the process while it waits: the kill lands right
+    after a known checkpoint and cannot race the way a timed sleep does.
+    """
+    folder = os.environ.get(CHECKPOINT_SIGNAL_ENV)
+    if not folder:
+        return
+    info = {"pid": os.getpid(), "run_dir": str(Path(run_dir).resolve()), "epoch": int(epoch)}
+    path = write_json_atomic(Path(folder) / f"{os.getpid()}-epoch{epoch}.json", info)
+    deadline = time.monotonic() + timeout
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)

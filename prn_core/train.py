@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from . import distributed
 from .config import AUTO, PROFILES, PRNConfig, from_dict, get_profile, override, to_dict
 from .data import (
     FewShotSplit,
@@ -48,7 +49,7 @@ from .losses import prn_loss
 from .metrics import compute_metrics
 from .models import PRN, PrototypeBank, build_backbone, build_prn, fit_prototypes
 from .atomic import torch_save_atomic, write_json_atomic, write_text_atomic
-from .runinfo import git_commit, hardware
+from .runinfo import config_fingerprint, git_commit, hardware, signal_checkpoint
 from .synthesis import AnomalyMix, ExtendedAnomaly, SimulatedAnomaly
 
 __all__ = [
@@ -342,10 +343,15 @@ def predict(model: PRN, images: np.ndarray | torch.Tensor, device: torch.device 
 
 def evaluate(model: PRN, samples: Sequence[Sample], cache: ImageCache, device: torch.device | str = "cpu",
              batch_size: int = 8, progress: bool = True) -> EvalResult:
-    """Score ``samples`` in chunks and compute every metric; padding (keep_aspect) is excluded."""
+    """Score ``samples`` in chunks and compute every metric; padding (keep_aspect) is excluded.
+
+    Under torchrun each rank scores a block of ``samples`` and the metrics cover all of them;
+    the returned arrays then hold this rank's block (see :mod:`prn_core.distributed`).
+    """
+    chunk = max(batch_size, 32)
+    samples, shards = distributed.eval_shards(samples, batch_size, chunk)
     labels = np.asarray([s.label for s in samples])
     maps, scores, masks, valid = [], [], [], []
-    chunk = max(batch_size, 32)
     for start in tqdm(range(0, len(samples), chunk), desc="evaluate", disable=not progress, leave=False):
         part = samples[start : start + chunk]
         region = np.stack([cache.valid(x) for x in part])
@@ -356,9 +362,15 @@ def evaluate(model: PRN, samples: Sequence[Sample], cache: ImageCache, device: t
         scores.append(s)
         masks.append(np.stack([cache.mask(x) for x in part]).astype(np.uint8))
         valid.append(region)
+    if not maps:  # an empty block: this rank has fewer chunks than the others
+        maps, scores, masks, valid = [np.zeros((0, 1, 1), np.float32)], [np.zeros(0, np.float32)], \
+            [np.zeros((0, 1, 1), np.uint8)], [np.ones((0, 1, 1), bool)]
     maps_arr, scores_arr, masks_arr = np.concatenate(maps), np.concatenate(scores), np.concatenate(masks)
-    valid_arr = None if all(v.all() for v in valid) else np.concatenate(valid)
-    metrics = compute_metrics(labels, scores_arr, masks_arr, maps_arr, valid=valid_arr)
+    padded = not all(v.all() for v in valid)
+    if shards is not None:  # every rank must take the same branch below, whatever its block
+        padded = any(shards.all_gather(padded))
+    valid_arr = np.concatenate(valid) if padded else None
+    metrics = compute_metrics(labels, scores_arr, masks_arr, maps_arr, valid=valid_arr, shards=shards)
     return EvalResult(
         metrics, labels, scores_arr, maps_arr, masks_arr, [str(s.path) for s in samples], valid_arr
     )
@@ -447,23 +459,27 @@ def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
     cfg = resolve_config(cfg)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(cfg.train.device)
+    device = distributed.setup(resolve_device(cfg.train.device))
+    progress = progress and distributed.is_main()  # one set of bars, not one per rank
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     data = data or prepare_data(cfg, progress)
 
     backbone = build_backbone(cfg.model.backbone, cfg.model.weights)
-    bank = fit_or_load_prototypes(cfg, data, backbone, out_dir / PROTOTYPES, device, progress)
+    bank = distributed.broadcast_prototypes(
+        lambda: fit_or_load_prototypes(cfg, data, backbone, out_dir / PROTOTYPES, device, progress))
     torch.manual_seed(cfg.seed)
     model = build_prn(cfg.model, cfg.data.image_size, prototypes=bank, backbone=backbone).to(device)
     model.calibrate_residual_prior(_normal_batches(data, cfg.train.batch_size))
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
+    forward = distributed.wrap(model, device)  # DDP under torchrun, else the model itself
 
     mix = build_training_mix(cfg, data)
     loader = DataLoader(mix, batch_size=cfg.train.batch_size, shuffle=False, drop_last=True,
                         num_workers=cfg.train.num_workers, persistent_workers=False,
                         pin_memory=device.type == "cuda")
+    loader = distributed.shard_loader(loader)  # this rank's slice of every batch under torchrun
     steps_per_epoch = len(loader)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
@@ -501,7 +517,7 @@ def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
             if device.type == "cuda":
                 images = images.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, enabled=use_amp):
-                logits = model(images)
+                logits = forward(images)
             loss, parts = prn_loss(logits, masks, focal_weight=cfg.train.loss_focal_weight)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -512,6 +528,7 @@ def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
             for key, value in parts.items():
                 sums[key] += float(value.detach())
             bar.set_postfix(loss=f"{loss.item():.4f}")
+        distributed.sync_from_main(model)  # BatchNorm statistics too: every rank scores one model
         seconds = time.perf_counter() - t0
         row: dict[str, Any] = {
             "epoch": epoch + 1,
@@ -524,6 +541,9 @@ def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
         if cfg.train.monitor_test or cfg.train.leaky:  # leaky selects on it; else a diagnostic
             row["test"] = evaluate(model, test_samples, data.cache, device, cfg.train.batch_size, progress=False).metrics
         history.append(row)
+        distributed.check_epoch_shards(loader, out_dir, epoch + 1)
+        if not distributed.is_main():
+            continue  # every rank holds the same state; rank 0 writes it
         if _is_best(cfg, history):
             torch_save_atomic({"model": model.state_dict(), "epoch": epoch + 1}, out_dir / BEST)
         torch_save_atomic({
@@ -533,13 +553,16 @@ def fit(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
             "history": json.dumps(history),
         }, ckpt_path)
         _write_log(out_dir / LOG, history)
+        signal_checkpoint(out_dir, epoch + 1)
 
     selected = len(history)
+    distributed.barrier()  # rank 0's best.pt is complete before any rank reads it
     if cfg.train.selection != "final":
         best = torch.load(out_dir / BEST, map_location="cpu", weights_only=True)
         model.load_state_dict(best["model"])
         selected = int(best["epoch"])
-    save_model(model, cfg, out_dir / MODEL, {"selected_epoch": selected})
+    if distributed.is_main():
+        save_model(model, cfg, out_dir / MODEL, {"selected_epoch": selected})
     return TrainResult(model.eval(), data, history, out_dir, selected, cfg)
 
 
@@ -563,6 +586,7 @@ def run(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
     """Train, evaluate on the (leak-free) test split and write ``result.json`` with provenance."""
     started = time.time()
     cfg = resolve_config(cfg)
+    progress = progress and distributed.is_main()
     trained = fit(cfg, out_dir, resume=resume, progress=progress)
     device = next(trained.model.parameters()).device
     ev = evaluate(trained.model, trained.data.split.test, trained.data.cache, device, cfg.train.batch_size, progress)
@@ -572,6 +596,7 @@ def run(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
         "category": cfg.data.category,
         "data_root": str(trained.data.root),
         "config": to_dict(cfg),
+        "config_fingerprint": config_fingerprint(to_dict(cfg)),
         "git_commit": git_commit(),
         "hardware": hardware(),
         "seed": cfg.seed,
@@ -588,7 +613,13 @@ def run(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
         "metrics": ev.metrics,
         "test_counts": {"normal": int((ev.labels == 0).sum()), "anomalous": int((ev.labels == 1).sum())},
     }
-    write_json_atomic(Path(out_dir) / RESULT, result)
+    if distributed.world_size() > 1:  # ev's arrays are this rank's block; count the whole split
+        labels = np.asarray([s.label for s in trained.data.split.test])
+        result["test_counts"] = {"normal": int((labels == 0).sum()),
+                                 "anomalous": int((labels == 1).sum())}
+        result["world_size"] = distributed.world_size()
+    if distributed.is_main():
+        write_json_atomic(Path(out_dir) / RESULT, result)
     return trained, ev, result
 
 

@@ -1297,7 +1297,7 @@ def plot_paper_table(ours: Mapping[str, Mapping[str, Any]] | None = None, ymin: 
 
         def _ours(c: str, i: int) -> tuple[float, float] | None:
             entry = ours.get(c, {}).get(key[i])
-            return None if entry is None else (entry["mean"], entry["std"])
+            return None if entry is None else (entry["mean"], entry["std"] or 0.0)  # None: one seed
 
         sources.append(("ours (mean ± std over seeds)", _ours, {"color": "C2"}))
     width = 0.8 / len(sources)
