@@ -178,6 +178,9 @@ class DataConfig:
     def __post_init__(self) -> None:
         if isinstance(self.image_size, list):
             object.__setattr__(self, "image_size", tuple(self.image_size))
+        for name in ("root", "textures"):  # a pathlib.Path is as good as its string
+            if isinstance(getattr(self, name), os.PathLike):
+                object.__setattr__(self, name, os.fspath(getattr(self, name)))
         _check_types(self, "data")
         if self.image_size != AUTO:
             object.__setattr__(self, "image_size", parse_image_size(self.image_size))

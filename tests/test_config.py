@@ -207,3 +207,8 @@ def test_to_dict_keeps_tuples_and_json_turns_them_into_lists():
 def test_related_fields_are_checked_together_not_in_flag_order():
     cfg = override(get_profile("ci"), **{"train.epoch_size": "4", "train.batch_size": "2"})
     assert (cfg.train.epoch_size, cfg.train.batch_size) == (4, 2)
+
+
+def test_paths_are_accepted_for_path_fields(tmp_path):
+    cfg = override(get_profile("ci"), **{"data.root": tmp_path, "data.textures": tmp_path})
+    assert cfg.data.root == str(tmp_path) and cfg.data.textures == str(tmp_path)

@@ -67,7 +67,7 @@ def test_mask_named_with_mask_suffix_or_other_extension_is_found(btad: Path):
     masks = {s.path.stem: s.mask_path.name for s in list_btad_samples(btad, "01", "test") if s.label}
     assert masks == {"0000": "0000_mask.png", "0001": "0001.jpg", "0002": "0002.png"}
     (gt / "0002.png").rename(gt / "0002.jpg")  # a PNG under a .jpg name: caught at listing time
-    with pytest.raises(ImageReadError, match=r"0002\.jpg is truncated"):
+    with pytest.raises(ImageReadError, match=r"0002\.jpg has the extension \.jpg but holds PNG data"):
         list_btad_samples(btad, "01", "test")
 
 
