@@ -16,7 +16,7 @@ import numpy as np
 from .config import PRNConfig
 from .launch import Job, LaunchOptions, run_jobs
 from .reference import MEANS, PAPER, UNOFFICIAL
-from .runinfo import write_json_atomic
+from .atomic import write_json_atomic, write_text_atomic
 from .train import resolve_config
 
 __all__ = ["reproduce", "reproduce_jobs", "summarise", "markdown_table"]
@@ -47,7 +47,7 @@ def reproduce(cfg: PRNConfig, categories: Sequence[str], seeds: Sequence[int], o
     summary = summarise(results)
     write_json_atomic(out_dir / "summary.json", summary)
     table = markdown_table(summary)
-    (out_dir / "table.md").write_text(table)
+    write_text_atomic(out_dir / "table.md", table)
     return table
 
 

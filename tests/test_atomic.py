@@ -122,7 +122,6 @@ _ALLOWED = {
     "data/demo.py": "images written into a staging folder that is moved in with one rename",
     "data/download.py": "the resumable .part download is renamed into place when complete",
     "predict.py": "owned by the deployment rewrite (issue 11, item 4)",
-    "reproduce.py": "owned by the reproduce rewrite (issue 11, item 5)",
 }
 _RAW_WRITE = re.compile(
     r"\.write_text\(|\.write_bytes\(|\.savefig\(|torch\.save\(|torch\.export\.save\(|"
