@@ -178,6 +178,8 @@ class DataConfig:
     def __post_init__(self) -> None:
         if isinstance(self.image_size, list):
             object.__setattr__(self, "image_size", tuple(self.image_size))
+        if isinstance(self.image_size, int) and not isinstance(self.image_size, bool):
+            object.__setattr__(self, "image_size", (self.image_size, self.image_size))
         for name in ("root", "textures"):  # a pathlib.Path is as good as its string
             if isinstance(getattr(self, name), os.PathLike):
                 object.__setattr__(self, name, os.fspath(getattr(self, name)))

@@ -30,8 +30,9 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from tqdm.auto import tqdm
 
+from .atomic import write_text_atomic
 from .config import PRNConfig, to_dict
-from .runinfo import config_fingerprint
+from .runinfo import config_fingerprint, portable_paths
 from .train import CHECKPOINT, RESULT, run
 
 __all__ = [
@@ -104,7 +105,7 @@ def finished_result(job: Job) -> dict[str, Any] | None:
     Raises ``ValueError`` when the folder holds a result or a checkpoint of another config:
     reusing it would report the wrong run, and training over it would destroy it.
     """
-    want = to_dict(job.config)
+    want = portable_paths(to_dict(job.config))  # result.json stores paths this way
     path = job.run_dir / RESULT
     if path.exists():
         result = json.loads(path.read_text())
@@ -118,7 +119,8 @@ def finished_result(job: Job) -> dict[str, Any] | None:
         )
     ckpt = job.run_dir / CHECKPOINT
     if ckpt.exists():
-        stored = json.loads(torch.load(ckpt, map_location="cpu", weights_only=True)["config"])
+        stored = portable_paths(
+            json.loads(torch.load(ckpt, map_location="cpu", weights_only=True)["config"]))
         if config_fingerprint(stored) != config_fingerprint(want):
             raise ValueError(
                 f"run folder {job.run_dir} holds an unfinished run of a different config "
@@ -137,8 +139,11 @@ def _log_attempt(job: Job) -> None:
         line = "started from scratch"
     job.run_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-    with open(job.run_dir / LAUNCH_LOG, "a") as fh:
-        fh.write(f"{stamp} pid {os.getpid()} on {os.uname().nodename}: {job.name} {line}\n")
+    log = job.run_dir / LAUNCH_LOG
+    previous = log.read_text() if log.exists() else ""
+    # rewritten whole, atomically: a worker killed mid-write leaves the old log, never half a line
+    write_text_atomic(log, previous + f"{stamp} pid {os.getpid()} on {os.uname().nodename}: "
+                      f"{job.name} {line}\n")
 
 
 def execute(job: Job) -> str:

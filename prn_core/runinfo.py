@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -16,7 +17,10 @@ from typing import Any
 
 from .atomic import write_json_atomic  # re-exported: result files use it
 
-__all__ = ["git_commit", "hardware", "write_json_atomic", "config_fingerprint", "signal_checkpoint"]
+__all__ = [
+    "git_commit", "hardware", "write_json_atomic", "config_fingerprint", "signal_checkpoint",
+    "portable_paths",
+]
 
 # Set by tests (and anyone watching a run) to a folder: the trainer drops a file there after
 # every checkpoint, so a watcher can act at a known point instead of guessing with sleep().
@@ -59,6 +63,30 @@ def hardware(**extra: Any) -> dict[str, Any]:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info | extra
+
+
+# An absolute path inside a string: a "/" that does not continue a word ("s/img" is no path).
+_ABSOLUTE = re.compile(r"(?<![\w.~-])/[^\s'\"=:,;]+")
+
+
+def portable_paths(obj: Any, base: str | Path | None = None) -> Any:
+    """``obj`` with every absolute path written relative to ``base`` (default: the current folder).
+
+    Result files are committed and read on other machines, so they must not name a folder of
+    the machine that made them: ``/home/me/data/mvtec`` run from ``/home/me/prn`` is recorded as
+    ``../data/mvtec``, which is also what a reader types from the repository root.
+
+    >>> portable_paths({"root": "/a/data", "cmd": "prn train --data-root /a/data"}, base="/a/b")
+    {'root': '../data', 'cmd': 'prn train --data-root ../data'}
+    """
+    base = os.fspath(base if base is not None else os.getcwd())
+    if isinstance(obj, str):
+        return _ABSOLUTE.sub(lambda m: os.path.relpath(m.group(0), base), obj)
+    if isinstance(obj, dict):
+        return {k: portable_paths(v, base) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(portable_paths(v, base) for v in obj)
+    return obj
 
 
 def config_fingerprint(config: Any) -> str:

@@ -49,7 +49,7 @@ from .losses import prn_loss
 from .metrics import compute_metrics
 from .models import PRN, PrototypeBank, build_backbone, build_prn, fit_prototypes
 from .atomic import torch_save_atomic, write_json_atomic, write_text_atomic
-from .runinfo import config_fingerprint, git_commit, hardware, signal_checkpoint
+from .runinfo import config_fingerprint, git_commit, hardware, portable_paths, signal_checkpoint
 from .synthesis import AnomalyMix, ExtendedAnomaly, SimulatedAnomaly
 
 __all__ = [
@@ -596,7 +596,6 @@ def run(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
         "category": cfg.data.category,
         "data_root": str(trained.data.root),
         "config": to_dict(cfg),
-        "config_fingerprint": config_fingerprint(to_dict(cfg)),
         "git_commit": git_commit(),
         "hardware": hardware(),
         "seed": cfg.seed,
@@ -613,6 +612,8 @@ def run(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
         "metrics": ev.metrics,
         "test_counts": {"normal": int((ev.labels == 0).sum()), "anomalous": int((ev.labels == 1).sum())},
     }
+    result = portable_paths(result)  # committed results name no folder of this machine
+    result["config_fingerprint"] = config_fingerprint(result["config"])
     if distributed.world_size() > 1:  # ev's arrays are this rank's block; count the whole split
         labels = np.asarray([s.label for s in trained.data.split.test])
         result["test_counts"] = {"normal": int((labels == 0).sum()),
@@ -630,7 +631,7 @@ def load_or_train(cfg: PRNConfig, out_dir: str | Path, progress: bool = True) ->
     result_path = out_dir / RESULT
     if result_path.exists() and (out_dir / MODEL).exists():
         result = json.loads(result_path.read_text())
-        if result.get("config") == json.loads(json.dumps(to_dict(cfg))):
+        if result.get("config") == json.loads(json.dumps(portable_paths(to_dict(cfg)))):
             model, _ = load_model(out_dir / MODEL)
             return model, result
     trained, _, result = run(cfg, out_dir, progress=progress)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -49,10 +50,13 @@ def test_same_seed_gives_identical_metrics(reference_run, tmp_path):
 # The CLI in a child that stops inside epoch 2 (step 6 of 4-step epochs), after epoch 1's
 # checkpoint: it writes a marker and waits, so the parent's signal cannot race the trainer.
 _PAUSING_CLI = """
-import sys, time
+import signal, sys, time
 from pathlib import Path
 import prn_core.train as train
 from prn_core.cli import main
+
+# A shell that starts jobs in the background hands them SIGINT ignored; a terminal does not.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 marker, steps, real = Path(sys.argv[1]), [0], train.prn_loss
 def pausing_loss(*args, **kwargs):
@@ -124,6 +128,17 @@ def test_result_records_provenance_and_a_leak_free_split(reference_run):
     assert result["protocol"] == "honest" and result["selection"] == "final"
     assert all(0.0 <= v <= 1.0 for v in result["metrics"].values())
     assert all("seconds" in row and "samples_per_s" in row and "val" in row for row in result["history"])
+
+
+def test_result_names_no_absolute_path(reference_run):
+    """Results are committed and read elsewhere: the tmp --out and the data root are relative."""
+    result = json.loads((reference_run / RESULT).read_text())
+    words = shlex.split(result["command"])
+    out = words[words.index("--out") + 1]
+    assert not os.path.isabs(out) and os.path.samefile(out, reference_run)
+    assert not os.path.isabs(result["data_root"])
+    assert not os.path.isabs(result["config"]["data"]["root"] or "")
+    assert os.path.realpath(result["data_root"]) == os.path.realpath(result["split"]["root"])
 
 
 def test_resume_refuses_a_different_config(reference_run, tmp_path):
