@@ -23,7 +23,13 @@ ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "patch_residual": ("nearest prototype per location instead of per image", {"model.residual": "patch"}),
     "shared_fusion": ("one MSF block for features and residuals", {"model.share_fusion": True}),
     "single_patch_size": ("MSA with one patch size instead of several", {"model.attention_patch_sizes": (2,)}),
-    "no_seen": ("no real anomalies: simulated ones only", {"data.num_seen": 0}),
+    "no_residuals": ("features only: no prototypes, no residual stream", {"model.use_residuals": False}),
+    "no_msf": ("per-scale 1x1 convs instead of multi-scale fusion", {"model.use_msf": False}),
+    "no_msa": ("no multi-size self-attention", {"model.attention_layers": 0}),
+    # The seen anomalies stay out of test (num_seen unchanged) but never enter training, and their
+    # share goes to simulated ones, so the variant is scored on the baseline's test files.
+    "no_seen": ("no real anomalies in training: simulated ones only",
+                {"synthesis.seen_weight": 0.0, "synthesis.simulated_weight": 1.0}),
     "no_extended": ("seen anomalies as they are, never pasted", {"synthesis.extended_prob": 0.0}),
     "no_simulated": ("no Perlin-texture anomalies", {"synthesis.simulated_weight": 0.0}),
     "max_score": ("image score = max of the smoothed map, not top-k mean", {"model.score": "max_smoothed"}),

@@ -107,7 +107,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if cfg.data.root is not None:
         cfg = override(cfg, **{"data.root": None})
     out = Path(args.out)
-    trained, ev, result = run(cfg, out, command=_command_line())
+    trained, ev, result = run(cfg, out, command=_command_line(args))
     report = write_report(trained, ev, result, out)
     _print_metrics(result)
     print(f"[prn demo] trained {cfg.profile} profile on demo category '{cfg.data.category}' "
@@ -126,7 +126,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; pass a folder for the run")
     try:
-        trained, ev, result = run(cfg, out, resume=args.resume, command=_command_line())
+        trained, ev, result = run(cfg, out, resume=args.resume, command=_command_line(args))
     except KeyboardInterrupt:
         raise _Interrupted(f"interrupted; every finished epoch is saved in {out}. Rerun the same "
                            f"command with --resume to continue from the last one") from None
@@ -246,7 +246,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     cats = list(CATEGORIES) if args.categories == ["all"] else args.categories
     try:
-        table = reproduce(cfg, cats, args.seeds, Path(args.out), command=_command_line(),
+        table = reproduce(cfg, cats, args.seeds, Path(args.out), command=_command_line(args),
                           launcher=args.launcher, options=_launch_options(args))
     except RunsFailedError as err:
         print(f"prn reproduce: {err}", file=sys.stderr)
@@ -262,7 +262,7 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     names = list(ABLATIONS) if args.variants == ["all"] else args.variants
     try:
-        results = run_ablations(cfg, names, Path(args.out), command=_command_line(),
+        results = run_ablations(cfg, names, Path(args.out), command=_command_line(args),
                                 launcher=args.launcher, options=_launch_options(args))
     except RunsFailedError as err:
         print(f"prn ablate: {err}", file=sys.stderr)
@@ -284,8 +284,9 @@ def _print_metrics(result: dict[str, Any]) -> None:
     print("  ".join(f"{k}={v:.4f}" for k, v in m.items() if isinstance(v, float)))
 
 
-def _command_line() -> str:
-    return "prn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+def _command_line(args: argparse.Namespace) -> str:
+    """The command as typed, also when ``main`` is called from Python with its own argv."""
+    return "prn " + " ".join(shlex.quote(a) for a in args.argv)
 
 
 _LAUNCH_HELP = """\
@@ -412,7 +413,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     User errors (bad flags, bad data, bad checkpoints, a full disk, Ctrl-C) name the problem;
     anything else is reported as unexpected, with ``PRN_DEBUG=1`` to see the traceback.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     if not hasattr(args, "set"):
         args.set = []
     prefix = f"prn {args.command}: error:"

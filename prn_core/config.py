@@ -236,9 +236,11 @@ class ModelConfig:
     attention_patch_sizes: tuple[int, ...] = (2, 4, 8)  # one MSA branch per size
     attention_dim: int = 64
     attention_heads: int = 4
-    attention_layers: int = 1
+    attention_layers: int = 1  # 0 leaves MSA out (ablation)
     decoder_channels: tuple[int, int, int, int] = (128, 64, 32, 16)
     head_channels: int = 16  # width of the full-resolution head (the unofficial code uses 64)
+    use_residuals: bool = True  # False: features only, no prototypical residuals (ablation)
+    use_msf: bool = True  # False: per-scale 1x1 convs instead of MSF's exchange (ablation)
     residual_prior: bool = False  # ours: add the training-free residual map to the logits
     score: str = "topk"  # "topk" mean of top-k pixels, or "max_smoothed"
     score_topk: int = 100
@@ -250,9 +252,13 @@ class ModelConfig:
             "model.decoder_channels", self.decoder_channels, 4, " (one per decoder stage)"
         )
         _check_widths("model.attention_patch_sizes", self.attention_patch_sizes, None)
-        for name in ("attention_dim", "attention_heads", "attention_layers", "head_channels"):
+        for name in ("attention_dim", "attention_heads", "head_channels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"model.{name} must be >= 1, got {getattr(self, name)}")
+        if self.attention_layers < 0:
+            raise ValueError(
+                f"model.attention_layers must be >= 0 (0 leaves MSA out), got {self.attention_layers}"
+            )
         if self.score_topk < 1:
             raise ValueError(
                 f"model.score_topk must be >= 1 (the image score is the mean of the top-k pixels), "

@@ -202,18 +202,20 @@ def show_predictions(images: np.ndarray, masks: np.ndarray, maps: np.ndarray, sc
     n = len(images)
     fig, axes = plt.subplots(3, n, figsize=(1.8 * n, 5.6), squeeze=False)
     for i in range(n):
-        title = f"score {scores[i]:.2f}" + ("" if labels is None else f"\n{'defect' if labels[i] else 'good'}")
+        title = f"score {scores[i]:.3f}" + ("" if labels is None else f"\n{'defect' if labels[i] else 'good'}")
         axes[0, i].imshow(images[i])
         axes[0, i].set_title(title, fontsize=8)
         axes[1, i].imshow(masks[i], cmap="gray", vmin=0, vmax=1)
         axes[2, i].imshow(images[i])
-        axes[2, i].imshow(maps[i], cmap="jet", alpha=0.5, vmin=0, vmax=1)
+        shown = axes[2, i].imshow(maps[i], cmap="jet", alpha=0.5, vmin=0, vmax=1)
     for ax, name in zip(axes[:, 0], ("image", "ground truth", "anomaly map")):
         ax.set_ylabel(name)
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
+    # one fixed scale, [0, 1] probabilities, for every map of the figure
+    fig.colorbar(shown, ax=list(axes[2]), fraction=0.02, pad=0.01, label="anomaly probability")
     return fig
 
 

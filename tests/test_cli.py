@@ -136,6 +136,7 @@ def test_demo_end_to_end(capsys, tmp_path):
     assert "[prn demo]" in capsys.readouterr().out
     result = json.loads((out / "result.json").read_text())
     assert result["category"] == "demo_washer" and result["profile"] == "ci"
+    assert result["command"].startswith("prn demo --out ")  # argv given to main, not sys.argv
     for name in ("report.md", "training.png", "predictions.png", "curves.png", "model.pt"):
         assert (out / name).is_file(), name
     assert np.isfinite(list(result["metrics"].values())).all()

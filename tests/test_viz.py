@@ -10,6 +10,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from prn_core.synthesis import AnomalyMix, SimulatedAnomaly  # noqa: E402
+from prn_core import viz  # noqa: E402
 from prn_core.viz import anomaly_gallery, overlay_mask, show_anomalies  # noqa: E402
 
 
@@ -148,3 +149,14 @@ def test_validation_is_solid_and_test_dashed_in_every_figure():
             if split:
                 styles[split].add(line.get_linestyle())
     assert styles == {"val": {"-"}, "test": {"--"}}
+
+
+def test_predictions_share_one_colour_scale_with_a_colorbar():
+    rng = np.random.default_rng(0)
+    images, maps = rng.random((3, 32, 32, 3)), rng.random((3, 32, 32)) * 0.5
+    masks = np.zeros((3, 32, 32), np.uint8)
+    fig = viz.show_predictions(images, masks, maps, np.array([0.1234, 0.5, 0.9]), np.array([0, 1, 1]))
+    *grid, bar = fig.axes
+    assert len(grid) == 9 and bar.get_ylabel() == "anomaly probability"
+    assert all(ax.images[-1].get_clim() == (0, 1) for ax in grid[6:])  # not stretched to 0.5
+    assert grid[0].get_title().startswith("score 0.123\n")

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MultiScaleFusion", "conv_bn_relu"]
+__all__ = ["MultiScaleFusion", "PerScaleProjection", "conv_bn_relu"]
 
 
 def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, relu: bool = True) -> nn.Sequential:
@@ -79,3 +79,24 @@ class MultiScaleFusion(nn.Module):
                 total = y if total is None else total + y
             outputs.append(post(total))
         return outputs
+
+
+class PerScaleProjection(nn.Module):
+    """MSF with the exchange taken out: each scale only changes width (1x1 conv, BN, ReLU).
+
+    The "no MSF" ablation: the same inputs and outputs as :class:`MultiScaleFusion`, so the rest
+    of the network is untouched, but no scale ever sees another.
+    """
+
+    def __init__(self, in_channels: Sequence[int], out_channels: Sequence[int]) -> None:
+        super().__init__()
+        if len(in_channels) != len(out_channels):
+            raise ValueError(f"needs as many input as output scales, got {len(in_channels)} and {len(out_channels)}")
+        self.in_channels = tuple(in_channels)
+        self.out_channels = tuple(out_channels)
+        self.paths = nn.ModuleList(conv_bn_relu(i, o, 1) for i, o in zip(in_channels, out_channels))
+
+    def forward(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        if len(inputs) != len(self.paths):
+            raise ValueError(f"expects {len(self.paths)} maps, got {len(inputs)}")
+        return [path(x) for path, x in zip(self.paths, inputs)]

@@ -31,7 +31,7 @@ from prn_core.config import ModelConfig, parse_image_size
 from prn_core.models.attention import MultiSizeAttention, fit_patch_sizes
 from prn_core.models.backbone import Backbone, build_backbone
 from prn_core.models.decoder import Decoder
-from prn_core.models.fusion import MultiScaleFusion
+from prn_core.models.fusion import MultiScaleFusion, PerScaleProjection
 from prn_core.models.prototypes import PROTOTYPE_STRIDES, PrototypeBank, fuse_residual_maps
 
 __all__ = ["PRN", "PRNOutput", "SMOOTH_SIGMA", "build_prn"]
@@ -76,11 +76,15 @@ class PRN(nn.Module):
         fused = tuple(cfg.fusion_channels)
         if len(fused) != scales:
             raise ValueError(f"model.fusion_channels needs {scales} widths (strides {PROTOTYPE_STRIDES}), got {fused}")
-        self.fuse_features = MultiScaleFusion(in_channels, fused)
-        self.fuse_residuals = self.fuse_features if cfg.share_fusion else MultiScaleFusion(in_channels, fused)
+        fusion = MultiScaleFusion if cfg.use_msf else PerScaleProjection  # the "no MSF" ablation
+        self.fuse_features = fusion(in_channels, fused)
+        self.fuse_residuals: nn.Module | None = None  # None: features only (ablation)
+        if cfg.use_residuals:
+            self.fuse_residuals = self.fuse_features if cfg.share_fusion else fusion(in_channels, fused)
+        streams = 2 if cfg.use_residuals else 1  # fused features (+ fused residuals) per scale
         self.attention = nn.ModuleList(
             MultiSizeAttention(
-                2 * width,
+                streams * width,
                 fit_patch_sizes(cfg.attention_patch_sizes, stride, self.image_size),
                 cfg.attention_dim,
                 cfg.attention_heads,
@@ -88,9 +92,10 @@ class PRN(nn.Module):
                 stride=stride,
                 image_size=self.image_size,
             )
+            if cfg.attention_layers > 0 else nn.Identity()  # 0 layers: the "no MSA" ablation
             for width, stride in zip(fused, PROTOTYPE_STRIDES)
         )
-        self.fuse_attended = MultiScaleFusion([2 * width for width in fused], fused)
+        self.fuse_attended = fusion([streams * width for width in fused], fused)
         self.decoder = Decoder(self.backbone.channels[scales], fused, cfg.decoder_channels, cfg.head_channels)
         if cfg.residual_prior:  # registered only when used, so older checkpoints still load
             self.prior_weight = nn.Parameter(torch.ones(()))
@@ -128,8 +133,11 @@ class PRN(nn.Module):
         x = x.contiguous(memory_format=torch.channels_last)
         *features, bottom = self.backbone(x)  # 3 x (B, C_s, H/s, W/s), (B, C_32, H/32, W/32)
         residuals = self.prototypes.residuals(features, self.cfg.residual)
-        fused = zip(self.fuse_features(features), self.fuse_residuals(residuals))
-        attended = [msa(torch.cat(pair, dim=1)) for msa, pair in zip(self.attention, fused)]  # (B, 2c_s, ., .)
+        streams = [self.fuse_features(features)]
+        if self.fuse_residuals is not None:
+            streams.append(self.fuse_residuals(residuals))
+        attended = [msa(torch.cat(maps, dim=1))  # (B, 2c_s, ., .), or c_s for features only
+                    for msa, *maps in zip(self.attention, *streams)]
         logits = self.decoder(bottom, self.fuse_attended(attended), tuple(x.shape[-2:]))
         if self.cfg.residual_prior:
             logits = logits + self.prior_weight * self._prior(residuals, tuple(x.shape[-2:]))[:, None]

@@ -163,3 +163,42 @@ def test_state_dict_round_trip_restores_the_same_predictions():
     x = _images((128, 128))
     with torch.no_grad():
         assert torch.equal(model(x).anomaly_map, clone.eval()(x).anomaly_map)
+
+
+@pytest.mark.parametrize(
+    ("changes", "absent"),
+    [
+        ({"use_residuals": False}, "fuse_residuals"),
+        ({"use_msf": False}, "MultiScaleFusion"),
+        ({"attention_layers": 0}, "MultiSizeAttention"),
+    ],
+)
+def test_ablation_switches_remove_their_part_and_keep_the_output(changes, absent):
+    """Each ablation takes out exactly one part: fewer parameters, same output shapes."""
+    def parts(model: PRN) -> set[str]:
+        return {type(m).__name__ for m in model.modules()} | dict(model.named_children()).keys()
+
+    full, ablated = _model(), _model(**changes)
+    assert absent in parts(full) and absent not in parts(ablated)
+    assert ablated.trainable_parameters() < full.trainable_parameters()
+    x = _images((128, 128))
+    ablated.train()
+    logits = ablated(x)
+    assert logits.shape == (2, 1, 128, 128)
+    prn_loss(logits, torch.zeros_like(logits))[0].backward()
+    assert all(p.grad is not None for p in ablated.parameters() if p.requires_grad)
+    ablated.eval()
+    with torch.no_grad():
+        out = ablated(x)
+    assert out.anomaly_map.shape == (2, 1, 128, 128) and out.score.shape == (2,)
+
+
+def test_features_only_ignores_the_prototypes():
+    """Without the residual stream, the prototypes cannot change the map (no residual prior)."""
+    model = _model(use_residuals=False).eval()
+    x = _images((128, 128))
+    with torch.no_grad():
+        before = model(x).anomaly_map
+        model.set_prototypes(_bank(model, k=3, seed=5))
+        after = model(x).anomaly_map
+    torch.testing.assert_close(before, after)
