@@ -1,7 +1,8 @@
 """Ablations: which of PRN's parts matter, as named config changes (a registry, not if-chains).
 
 Each variant is a set of dotted overrides applied to one base config; :func:`run_ablations`
-trains them all with the same seed and data, so the only difference is the variant. Variants
+trains them all with the same seeds and data, so the only difference is the variant, and with
+several seeds a difference can be read against the spread between seeds. Variants
 run through a launcher (:mod:`prn_core.launch`, local or Ray); a finished variant is reused
 only when its folder holds the same config, so an interrupted sweep resumes.
 """
@@ -12,10 +13,12 @@ from typing import Any, Sequence
 
 from .config import PRNConfig, override
 from .launch import Job, LaunchOptions, run_jobs
+from .reproduce import seed_stats
 from .runinfo import write_json_atomic
 from .train import resolve_config
 
-__all__ = ["ABLATIONS", "run_ablations", "ablation_rows"]
+__all__ = ["ABLATIONS", "ablation_jobs", "run_ablations", "ablation_stats", "ablation_rows",
+           "ablation_effects"]
 
 # name: (what it tests, overrides)
 ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -36,34 +39,78 @@ ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def run_ablations(cfg: PRNConfig, names: Sequence[str], out_dir: str | Path, progress: bool = True,
-                  command: str | None = None, launcher: str = "local",
-                  options: LaunchOptions | None = None) -> list[dict[str, Any]]:
-    """Train and evaluate each named variant of ``cfg``; writes ``summary.json`` in ``out_dir``.
-
-    The summary is written only when every variant finished; otherwise
-    :class:`prn_core.launch.RunsFailedError` says which did not, and why.
-    """
+def ablation_jobs(cfg: PRNConfig, names: Sequence[str], seeds: Sequence[int], out_dir: str | Path,
+                  command: str | None = None) -> list[Job]:
+    """One job per variant x seed, in ``<out_dir>/<variant>/seed<seed>``."""
     unknown = [n for n in names if n not in ABLATIONS]
     if unknown:
         raise ValueError(f"unknown ablation(s) {unknown}; choose from {sorted(ABLATIONS)}")
-    out_dir = Path(out_dir)
-    jobs = [Job(name, resolve_config(override(cfg, **ABLATIONS[name][1])), out_dir / name, command)
-            for name in names]
+    if not seeds:
+        raise ValueError("no seeds given; pass at least one, e.g. --seeds 0 1 2")
+    return [Job(f"{name}/seed{seed}",
+                resolve_config(override(cfg, seed=seed, **ABLATIONS[name][1])),
+                Path(out_dir) / name / f"seed{seed}", command)
+            for name in names for seed in seeds]
+
+
+def run_ablations(cfg: PRNConfig, names: Sequence[str], out_dir: str | Path, progress: bool = True,
+                  command: str | None = None, launcher: str = "local",
+                  options: LaunchOptions | None = None,
+                  seeds: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """Train and evaluate each named variant of ``cfg`` for every seed (default: ``cfg.seed``).
+
+    Writes ``summary.json`` in ``out_dir``: one row per variant and seed. It is written only
+    when every run finished; otherwise :class:`prn_core.launch.RunsFailedError` says which did
+    not, and why.
+    """
+    seeds = [cfg.seed] if seeds is None else list(seeds)
+    jobs = ablation_jobs(cfg, names, seeds, out_dir, command)
     options = options or LaunchOptions(progress=progress)
     results = []
-    for name, result in zip(names, run_jobs(jobs, launcher, options)):
+    for job, result in zip(jobs, run_jobs(jobs, launcher, options)):
+        name = job.name.split("/")[0]
         results.append({"variant": name, "description": ABLATIONS[name][0], "overrides": ABLATIONS[name][1],
                         "metrics": result["metrics"], "train_seconds": result["train_seconds"],
                         "profile": result["profile"], "category": result["category"], "seed": result["seed"],
-                        "git_commit": result["git_commit"], "hardware": result["hardware"], "command": command})
-    write_json_atomic(out_dir / "summary.json", results)
+                        "git_commit": result["git_commit"], "hardware": result["hardware"], "command": command,
+                        "test_files": len(result["split"]["files"]["test"])})
+    write_json_atomic(Path(out_dir) / "summary.json", results)
     return results
 
 
+def ablation_stats(results: Sequence[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """variant -> metric -> :func:`~prn_core.reproduce.seed_stats` over that variant's seeds."""
+    by_variant: dict[str, list[dict[str, float]]] = {}
+    for r in results:
+        by_variant.setdefault(r["variant"], []).append(r["metrics"])
+    return {name: {m: seed_stats([row[m] for row in rows]) for m in rows[0]}
+            for name, rows in by_variant.items()}
+
+
 def ablation_rows(results: Sequence[dict[str, Any]]) -> list[tuple[str, dict[str, float]]]:
-    """(variant, metric deltas against the baseline) for a table or a figure."""
-    base = next((r["metrics"] for r in results if r["variant"] == "baseline"), None)
-    if base is None:
+    """(variant, change of each metric's mean over seeds against the baseline's mean)."""
+    stats = ablation_stats(results)
+    if "baseline" not in stats:
         raise ValueError("the ablation results have no 'baseline' variant to compare against")
-    return [(r["variant"], {k: r["metrics"][k] - base[k] for k in base}) for r in results]
+    base = stats["baseline"]
+    return [(name, {m: v["mean"] - base[m]["mean"] for m, v in s.items() if m in base})
+            for name, s in stats.items()]
+
+
+def ablation_effects(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each variant's change per metric, and whether it is larger than the seed spread.
+
+    The spread of a difference is the baseline's sample std plus the variant's. A change counts
+    as real (``beyond_spread``) only when it exceeds that sum, a deliberately strict rule for
+    three seeds; with one seed there is no spread and ``beyond_spread`` is None.
+    """
+    stats = ablation_stats(results)
+    base = stats["baseline"]
+    effects = []
+    for name, deltas in ablation_rows(results):
+        for metric, delta in deltas.items():
+            stds = (base[metric]["std"], stats[name][metric]["std"])
+            spread = None if None in stds else stds[0] + stds[1]
+            effects.append({"variant": name, "metric": metric, "delta": delta, "spread": spread,
+                            "beyond_spread": None if spread is None else abs(delta) > spread})
+    return effects

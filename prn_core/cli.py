@@ -263,12 +263,14 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     names = list(ABLATIONS) if args.variants == ["all"] else args.variants
     try:
         results = run_ablations(cfg, names, Path(args.out), command=_command_line(args),
+                                seeds=args.seeds or None,
                                 launcher=args.launcher, options=_launch_options(args))
     except RunsFailedError as err:
         print(f"prn ablate: {err}", file=sys.stderr)
         return 1
     for row in results:
-        print(f"{row['variant']:>18}  " + "  ".join(f"{k}={v:.3f}" for k, v in row["metrics"].items()))
+        print(f"{row['variant']:>18} seed {row['seed']}  "
+              + "  ".join(f"{k}={v:.3f}" for k, v in row["metrics"].items()))
     return 0
 
 
@@ -380,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(p)
     _add_launch_flags(p)
     p.add_argument("--variants", nargs="+", default=["all"])
+    p.add_argument("--seeds", nargs="+", type=int, default=None,
+                   help="train every variant with each seed (default: --seed)")
     p.add_argument("--out", default="results/ablations")
     p.set_defaults(func=_cmd_ablate)
 

@@ -19,7 +19,7 @@ from .reference import MEANS, PAPER, UNOFFICIAL
 from .atomic import write_json_atomic, write_text_atomic
 from .train import resolve_config
 
-__all__ = ["reproduce", "reproduce_jobs", "summarise", "markdown_table"]
+__all__ = ["reproduce", "reproduce_jobs", "summarise", "seed_stats", "protocol_gap", "markdown_table"]
 
 METRICS = ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap", "image_f1_max")
 
@@ -64,18 +64,44 @@ def summarise(results: Sequence[dict]) -> dict:
     summary = {"categories": {}, "profile": results[0]["profile"] if results else None}
     for category, entry in per_category.items():
         summary["categories"][category] = {
-            "seeds": entry["seeds"],
-            **{m: {"mean": float(np.mean(entry[m])), "std": _sample_std(entry[m]),
-                   "values": entry[m]} for m in METRICS},
-        }
+            "seeds": entry["seeds"], **{m: seed_stats(entry[m]) for m in METRICS}}
     if per_category:
         summary["mean"] = {m: float(np.mean([c[m]["mean"] for c in summary["categories"].values()])) for m in METRICS}
     return summary
 
 
-def _sample_std(values: Sequence[float]) -> float | None:
-    """Std over seeds as an estimate of the spread (ddof=1); undefined for a single seed."""
-    return float(np.std(values, ddof=1)) if len(values) > 1 else None
+def seed_stats(values: Sequence[float]) -> dict:
+    """Mean, sample std (ddof=1: an estimate of the spread; None for one seed), worst seed, values.
+
+    >>> seed_stats([0.9, 0.8, 1.0])["worst"], round(seed_stats([0.9, 0.8, 1.0])["std"], 3)
+    (0.8, 0.1)
+    """
+    values = [float(v) for v in values]
+    return {"mean": float(np.mean(values)),
+            "std": float(np.std(values, ddof=1)) if len(values) > 1 else None,
+            "worst": min(values), "values": values}
+
+
+def protocol_gap(honest: dict, leaky: dict) -> dict:
+    """What the leaky protocol adds, per category and metric: leaky minus honest, paired by seed.
+
+    Both arguments are ``summary.json`` dicts of :func:`summarise` over the same seeds; the
+    result holds :func:`seed_stats` of the per-seed differences, so a gap is read against the
+    spread of the gap itself.
+    """
+    gap: dict = {}
+    for category, h in honest["categories"].items():
+        if category not in leaky["categories"]:
+            continue
+        lk = leaky["categories"][category]
+        seeds = [s for s in h["seeds"] if s in lk["seeds"]]
+        if not seeds:
+            raise ValueError(f"{category}: the honest and leaky summaries share no seed")
+        gap[category] = {"seeds": seeds, **{
+            m: seed_stats([lk[m]["values"][lk["seeds"].index(s)] - h[m]["values"][h["seeds"].index(s)]
+                           for s in seeds])
+            for m in METRICS}}
+    return gap
 
 
 def _mean_std(stat: dict) -> str:

@@ -1326,21 +1326,29 @@ def plot_ablation_deltas(results: Sequence[Mapping[str, Any]],
                          metrics: Sequence[str] = ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap")) -> Figure:
     """Per ablation variant, how much each metric moved against the baseline (one panel per metric).
 
-    ``results`` is the list in an ablation ``summary.json``. Bars right of zero: the variant did
-    better than the baseline; left: worse. The baseline's own value is in each panel's title.
+    ``results`` is the list in an ablation ``summary.json`` (one row per variant and seed). Bars
+    are changes of the mean over seeds: right of zero, the variant did better than the baseline;
+    left, worse. With several seeds, the whisker is the seed spread of the difference (baseline
+    std + variant std, :func:`~prn_core.ablations.ablation_effects`): a bar that ends inside its
+    whisker is not a measured effect. The baseline's mean is in each panel's title.
     """
-    from .ablations import ablation_rows
+    from .ablations import ablation_effects, ablation_rows, ablation_stats
 
     rows = [(name, deltas) for name, deltas in ablation_rows(results) if name != "baseline"]
-    base = next(r["metrics"] for r in results if r["variant"] == "baseline")
+    base = {m: v["mean"] for m, v in ablation_stats(results)["baseline"].items()}
+    spread = {(e["variant"], e["metric"]): e["spread"] for e in ablation_effects(results)}
     names = [name for name, _ in rows]
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.0 * len(metrics), 0.45 * len(names) + 1.6),
                              sharey=True, squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         deltas = np.array([d[metric] for _, d in rows])
-        ax.barh(range(len(names)), deltas, color=np.where(deltas >= 0, "C2", "C3"))
+        whiskers = [spread[(name, metric)] for name in names]
+        xerr = None if None in whiskers else np.array(whiskers)
+        ax.barh(range(len(names)), deltas, color=np.where(deltas >= 0, "C2", "C3"), xerr=xerr,
+                error_kw={"elinewidth": 0.8, "capsize": 2})
         ax.axvline(0, color="#333333", linewidth=0.8)
-        limit = max(float(np.abs(deltas).max(initial=0.0)) * 1.35, 0.01)
+        reach = np.abs(deltas) + (0 if xerr is None else xerr)
+        limit = max(float(reach.max(initial=0.0)) * 1.35, 0.01)
         for y, d in enumerate(deltas):
             ax.text(d, y, f"{d:+.3f}", va="center", ha="left" if d >= 0 else "right", fontsize=7)
         ax.set(xlim=(-limit, limit), title=f"{_label(metric)} (baseline {base[metric]:.3f})", xlabel="change")

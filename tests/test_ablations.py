@@ -1,6 +1,7 @@
 import pytest
 
-from prn_core.ablations import ABLATIONS, ablation_rows, run_ablations
+from prn_core.ablations import (ABLATIONS, ablation_effects, ablation_jobs, ablation_rows, ablation_stats,
+                                run_ablations)
 from prn_core.config import get_profile, override
 from prn_core.synthesis.mix import kind_proportions
 from prn_core.train import check_run
@@ -44,3 +45,29 @@ def test_no_seen_trains_on_normal_and_simulated_only():
     cfg = override(get_profile("ci"), **ABLATIONS["no_seen"][1])
     shares = kind_proportions(cfg.synthesis, num_seen=cfg.data.num_seen, has_extended=True)
     assert shares == {"normal": 0.5, "seen": 0.0, "extended": 0.0, "simulated": 0.5}
+
+
+def _rows(variant, values, metric="au_pro"):
+    return [{"variant": variant, "seed": s, "metrics": {metric: v}} for s, v in enumerate(values)]
+
+
+def test_effects_are_real_only_beyond_the_seed_spread():
+    results = (_rows("baseline", [0.50, 0.52, 0.54]) + _rows("big", [0.40, 0.41, 0.42])
+               + _rows("small", [0.51, 0.53, 0.55]))
+    stats = ablation_stats(results)
+    assert stats["big"]["au_pro"]["mean"] == pytest.approx(0.41)
+    assert stats["big"]["au_pro"]["std"] == pytest.approx(0.01)
+    effects = {e["variant"]: e for e in ablation_effects(results)}
+    assert effects["big"]["delta"] == pytest.approx(-0.11) and effects["big"]["beyond_spread"]
+    assert effects["small"]["spread"] == pytest.approx(0.04) and not effects["small"]["beyond_spread"]
+    single = ablation_effects(_rows("baseline", [0.5]) + _rows("big", [0.4]))
+    assert single[-1]["spread"] is None and single[-1]["beyond_spread"] is None
+
+
+def test_jobs_cover_every_variant_and_seed_in_their_own_folder(tmp_path):
+    jobs = ablation_jobs(get_profile("ci"), ["baseline", "no_msa"], [0, 1], tmp_path)
+    assert [j.name for j in jobs] == ["baseline/seed0", "baseline/seed1", "no_msa/seed0", "no_msa/seed1"]
+    assert [j.config.seed for j in jobs] == [0, 1, 0, 1]
+    assert jobs[3].run_dir == tmp_path / "no_msa" / "seed1" and jobs[3].config.model.attention_layers == 0
+    with pytest.raises(ValueError, match="no seeds"):
+        ablation_jobs(get_profile("ci"), ["baseline"], [], tmp_path)

@@ -27,7 +27,7 @@ from prn_core.launch import (
     run_jobs,
 )
 from prn_core.reference import MEANS
-from prn_core.reproduce import markdown_table, reproduce, reproduce_jobs, summarise
+from prn_core.reproduce import markdown_table, protocol_gap, reproduce, reproduce_jobs, summarise
 from prn_core.runinfo import CHECKPOINT_SIGNAL_ENV
 from prn_core.train import CHECKPOINT, RESULT
 
@@ -187,3 +187,19 @@ def test_cli_rejects_bad_launcher_options(capsys):
     assert "add --launcher ray" in capsys.readouterr().err
     assert main(["reproduce", "--profile", "ci", "--launcher", "ray", "--cpus-per-run", "0"]) == 2
     assert "--cpus-per-run must be >= 1" in capsys.readouterr().err
+
+
+def test_summary_has_the_worst_seed_and_the_leaky_gap_is_paired_by_seed():
+    def run(seed, value, category="bottle"):
+        return {"category": category, "seed": seed, "profile": "cpu",
+                "metrics": {m: value for m in ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap",
+                                               "image_f1_max")}}
+
+    honest = summarise([run(0, 0.90), run(1, 0.80), run(2, 0.85)])
+    leaky = summarise([run(2, 0.95), run(0, 0.92), run(1, 0.86)])
+    assert honest["categories"]["bottle"]["au_pro"]["worst"] == 0.80
+    gap = protocol_gap(honest, leaky)["bottle"]["au_pro"]
+    assert gap["values"] == pytest.approx([0.02, 0.06, 0.10])  # seeds 0, 1, 2
+    assert gap["mean"] == pytest.approx(0.06) and gap["std"] == pytest.approx(0.04)
+    with pytest.raises(ValueError, match="share no seed"):
+        protocol_gap(honest, summarise([run(7, 0.9)]))

@@ -60,3 +60,15 @@ def test_plot_metrics_speed_compares_binned_with_exact():
     assert [p.get_height() for p in seconds.patches] == [1.0, 8.0]
     assert [p.get_height() for p in memory.patches] == [40.0, 400.0]
     assert [p.get_width() for p in error.patches] == [1e-8, 1e-16]  # an exact zero is drawn at the floor
+
+
+def test_plot_ablation_deltas_over_seeds_draws_the_spread_as_whiskers():
+    rows = [{"variant": v, "seed": s, "metrics": {"au_pro": m}}
+            for v, values in (("baseline", (0.50, 0.52, 0.54)), ("a", (0.40, 0.41, 0.42)))
+            for s, m in enumerate(values)]
+    fig = viz.plot_ablation_deltas(rows, metrics=("au_pro",))
+    (ax,) = fig.axes
+    assert [p.get_width() for p in ax.patches] == pytest.approx([-0.11])  # change of the means
+    whisker = ax.collections[0].get_segments()[0]  # from delta - spread to delta + spread
+    assert whisker[:, 0] == pytest.approx([-0.11 - 0.03, -0.11 + 0.03])
+    assert ax.get_title() == "AU-PRO (baseline 0.520)"
