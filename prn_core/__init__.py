@@ -12,7 +12,7 @@ import os
 # nothing measurable when the machine is idle. It must be set before torch starts OpenMP.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 from .config import (
     DataConfig,

@@ -206,6 +206,7 @@ class SynthesisConfig:
     perlin_threshold: float = 0.5
     foreground_only: bool = True  # keep simulated anomalies on the object for object categories
     texture_ops: int = 3  # augmentations applied to each texture
+    shading_prob: float = 0.0  # ours: share of simulated anomalies that only change brightness
 
     def __post_init__(self) -> None:
         _check_types(self, "synthesis")
@@ -214,6 +215,8 @@ class SynthesisConfig:
                 raise ValueError(f"synthesis.{name} must be >= 0, got {getattr(self, name)}")
         if self.normal_weight + self.seen_weight + self.simulated_weight <= 0:
             raise ValueError("synthesis weights are all zero: nothing to train on")
+        if not 0.0 <= self.shading_prob <= 1.0:
+            raise ValueError(f"synthesis.shading_prob must be in [0, 1], got {self.shading_prob}")
         if not 0.0 <= self.beta_max <= 1.0:
             raise ValueError(f"synthesis.beta_max must be in [0, 1], got {self.beta_max}")
         if not 0 <= self.perlin_min_scale <= self.perlin_max_scale <= 8:

@@ -5,8 +5,9 @@ and write JSON; chapters only read it. A chapter must also render before a run h
 so :func:`find_result` answers ``None`` for a missing file instead of raising, and the chapter
 prints the command that makes it.
 
-``TEAM_REFERENCES`` and ``UNOFFICIAL_SPEED`` are other people's numbers (measured by the team
-on other code, not by this package); every number of ours comes from a JSON file.
+Other people's numbers (``TEAM_REFERENCES``, ``UNOFFICIAL_SPEED``: other code, measured by us
+on this machine kind) live in :mod:`prn_core.reference`; every number of ours comes from a JSON
+file.
 """
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from .reference import (  # re-exported: the chapters read them from here
+    TEAM_REFERENCE_SOURCE,
+    TEAM_REFERENCES,
+    UNOFFICIAL_AU_PRO_SWINGS,
+    UNOFFICIAL_SPEED,
+    UNOFFICIAL_SPEED_SOURCE,
+)
 
 __all__ = ["METRICS", "METRIC_LABELS", "COMMANDS", "TEAM_REFERENCES", "TEAM_REFERENCE_SOURCE", "UNOFFICIAL_AU_PRO_SWINGS",
            "UNOFFICIAL_SPEED", "UNOFFICIAL_SPEED_SOURCE", "find_result", "load_result", "load_results", "provenance",
@@ -44,31 +53,6 @@ COMMANDS: dict[str, str] = {
     "benchmarks/synthesis_speed.json": "python benchmarks/synthesis_speed.py",
     "benchmarks/metrics_speed.json": "python benchmarks/metrics_speed.py",
 }
-
-TEAM_REFERENCE_SOURCE = (
-    "issue 5 (team-measured, same backbone and resolution, bottle's few-shot test split with the "
-    "10 seen anomalies removed): a compact unsupervised PatchCore, and the unofficial PRN code "
-    "with seen anomalies removed from its test set after 22 epochs (70 min) of CPU training"
-)
-# category: method -> metric -> value. Others' code, measured by the team; never ours.
-TEAM_REFERENCES: dict[str, dict[str, dict[str, float]]] = {
-    "bottle": {
-        "PatchCore (unsupervised)": {"image_auroc": 1.000, "pixel_auroc": 0.983, "au_pro": 0.930, "pixel_ap": 0.723},
-        "unofficial PRN, seen removed": {"image_auroc": 1.000, "pixel_auroc": 0.989, "au_pro": 0.940,
-                                         "pixel_ap": 0.878},
-    },
-    "magnetic_tile": {
-        "PatchCore (unsupervised)": {"image_auroc": 0.858, "pixel_auroc": 0.808, "au_pro": 0.742, "pixel_ap": 0.243},
-    },
-}
-# AU-PRO of the unofficial code on bottle at successive evaluations on the way to its 0.940 (issue 5).
-UNOFFICIAL_AU_PRO_SWINGS: tuple[float, ...] = (0.78, 0.85, 0.78, 0.90, 0.94)
-
-UNOFFICIAL_SPEED_SOURCE = ("issue 4: the unofficial PRN implementation as shipped, resnet18 at 256x256, batch 8, "
-                           "2 CPU threads, measured by the team on the machine kind of our benchmarks")
-UNOFFICIAL_SPEED: dict[str, Any] = {"train_s_per_image": (3.2, 4.0), "eval_s_per_image": 0.70,
-                                    "trainable_parameters": 77.5e6}
-
 
 def find_result(path: str | Path) -> Any | None:
     """The JSON at ``path`` (or ``path/result.json`` for a folder); ``None`` when it does not exist yet.

@@ -9,9 +9,10 @@ from prn_core.data.demo import DEMO_CATEGORIES, DEMO_DEFECTS, make_demo_dataset,
 from prn_core.data.download import MVTEC_URLS, DownloadError, download_and_extract, download_mvtec
 from prn_core.data.folder import FolderFormat
 from prn_core.data.foreground import cached_foreground, estimate_foreground
-from prn_core.data.formats import DATASET_FORMATS, DatasetFormat, MVTecFormat, get_format, register_format
+from prn_core.data.formats import DATASET_FORMATS, DatasetFormat, get_format, register_format
 from prn_core.data.images import (
     IMAGE_EXTENSIONS,
+    ImageCache,
     ImageReadError,
     default_cache_dir,
     load_image,
@@ -20,18 +21,10 @@ from prn_core.data.images import (
     read_mask,
 )
 from prn_core.data.kolektor import KSDD2_CATEGORY, KolektorSDD2Format, download_kolektorsdd2
-from prn_core.data.mvtec import (
-    CATEGORIES,
-    OBJECT_CATEGORIES,
-    TEXTURE_CATEGORIES,
-    DatasetLayoutError,
-    FewShotSplit,
-    ImageCache,
-    MVTecDataset,
-    Sample,
-    few_shot_split,
-    list_samples,
-)
+from prn_core.data.mvtec import CATEGORIES, OBJECT_CATEGORIES, TEXTURE_CATEGORIES, MVTecFormat, list_samples
+from prn_core.data.samples import DatasetLayoutError, Sample
+from prn_core.data.split import FewShotSplit, few_shot_split
+from prn_core.data.dataset import MVTecDataset
 from prn_core.data.convert import write_folder_dataset
 from prn_core.data.stats import image_shape_stats, suggest_image_size
 from prn_core.data.textures import (

@@ -30,7 +30,8 @@ from prn_core.data.formats import (
     register_format,
 )
 from prn_core.data.images import default_cache_dir
-from prn_core.data.mvtec import DatasetLayoutError, Sample, category_dir, check_sample
+from prn_core.data.mvtec import category_dir
+from prn_core.data.samples import DatasetLayoutError, Sample, check_sample
 
 __all__ = ["BTAD_CATEGORIES", "BTAD_URL", "BTAD_SHA256", "BTADFormat", "list_btad_samples", "download_btad"]
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from prn_core.atomic import write_image_atomic
 from prn_core.data.images import read_image, read_mask, resize_image, resize_mask
-from prn_core.data.mvtec import Sample
+from prn_core.data.samples import Sample
 
 __all__ = ["write_folder_dataset"]
 

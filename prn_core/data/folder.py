@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prn_core.data.formats import check_split, folders_where, images_in, mask_index, register_format
-from prn_core.data.mvtec import DatasetLayoutError, Sample, check_sample
+from prn_core.data.samples import DatasetLayoutError, Sample, check_sample
 
 __all__ = ["FOLDER_TEST_FRACTION", "FOLDER_SPLIT_SEED", "FolderFormat", "list_folder_samples"]
 

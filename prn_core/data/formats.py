@@ -2,13 +2,13 @@
 
 Each public defect dataset ships its own layout (BTAD's ``ok``/``ko`` folders, KolektorSDD2's
 ``<id>_GT.png`` masks, DAGM's ``Label/`` folder). A *format* turns one layout into the same
-:class:`~prn_core.data.mvtec.Sample` lists as MVTec AD, with the same checks at listing time, so
+:class:`~prn_core.data.samples.Sample` lists as MVTec AD, with the same checks at listing time, so
 everything downstream (the few-shot split, the cache, the Dataset) never learns which layout the
 files came from. ``DataConfig.format`` picks one by name; :func:`few_shot_split` takes the name.
 
 A format is any object with ``categories(root)`` and ``list_samples(root, category, split)``;
 :func:`register_format` adds a class to :data:`DATASET_FORMATS` under a name. The built-in ones
-are ``mvtec`` (here), ``btad``, ``kolektorsdd2``, ``dagm`` and ``folder`` (one module each),
+are ``mvtec``, ``btad``, ``kolektorsdd2``, ``dagm`` and ``folder`` (one module each),
 registered when :mod:`prn_core.data` is imported.
 
 The helpers below are shared by the adapters: a case-insensitive mask index (DAGM writes
@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Callable, Protocol, TypeVar, runtime_checkable
 
 from prn_core.data.images import is_image_file
-from prn_core.data.mvtec import SPLITS, DatasetLayoutError, Sample, list_categories, list_samples
+from prn_core.data.samples import SPLITS, DatasetLayoutError, Sample
 
 __all__ = [
     "DatasetFormat",
     "DATASET_FORMATS",
     "register_format",
     "get_format",
-    "MVTecFormat",
     "check_split",
     "images_in",
     "folders_where",
@@ -42,7 +41,7 @@ class DatasetFormat(Protocol):
 
     ``list_samples`` returns ``train`` as normal images only (label 0) and ``test`` as normal
     and defective images, validated (files readable, masks the size of their images), and raises
-    :class:`~prn_core.data.mvtec.DatasetLayoutError` naming the offending path otherwise.
+    :class:`~prn_core.data.samples.DatasetLayoutError` naming the offending path otherwise.
     """
 
     name: str
@@ -133,12 +132,3 @@ def locate_extracted(dest: Path, is_root: Callable[[Path], bool], what: str) -> 
         f"the extracted archive under {dest} does not hold {what}; found "
         f"{sorted(p.name for p in dest.iterdir())}. Delete {dest} and download again."
     )
-
-
-@register_format("mvtec")
-class MVTecFormat:
-    """MVTec AD: ``<category>/{train/good, test/<defect>, ground_truth/<defect>/<name>_mask.png}``."""
-
-    name = "mvtec"
-    categories = staticmethod(list_categories)
-    list_samples = staticmethod(list_samples)

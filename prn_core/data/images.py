@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:  # samples imports this module; the cache only needs the type
+    from prn_core.data.samples import Sample
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -33,6 +37,7 @@ __all__ = [
     "valid_region",
     "load_image",
     "load_mask",
+    "ImageCache",
 ]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
@@ -209,3 +214,43 @@ def load_image(path: Path, image_size: tuple[int, int], keep_aspect: bool = Fals
 def load_mask(path: Path, image_size: tuple[int, int], keep_aspect: bool = False) -> np.ndarray:
     """Read and resize a mask: uint8 (H, W) in {0, 1}."""
     return resize_mask(read_mask(path), tuple(image_size), keep_aspect)
+
+
+class ImageCache:
+    """Decode and resize each file once; keep uint8 copies in memory.
+
+    ``.image`` -> float32 (H, W, 3) in [0, 1], ``.mask`` -> uint8 (H, W) in {0, 1} (zeros for a
+    normal sample), ``.valid`` -> bool (H, W), False only on ``keep_aspect`` padding.
+    A real category at 256x256 is about 200 KB per image, so whole splits fit comfortably.
+    """
+
+    def __init__(self, image_size: tuple[int, int], keep_aspect: bool = False) -> None:
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.keep_aspect = keep_aspect
+        self._images: dict[Path, np.ndarray] = {}
+        self._masks: dict[Path, np.ndarray] = {}
+        self._source_hw: dict[Path, tuple[int, int]] = {}
+
+    def _source(self, path: Path) -> tuple[int, int]:
+        if path not in self._source_hw:
+            self._source_hw[path] = image_size_of(path)
+        return self._source_hw[path]
+
+    def image(self, sample: Sample) -> np.ndarray:
+        if sample.path not in self._images:
+            raw = read_image(sample.path)
+            self._source_hw[sample.path] = raw.shape[:2]
+            self._images[sample.path] = resize_image(raw, self.image_size, self.keep_aspect)
+        return self._images[sample.path].astype(np.float32) / 255.0
+
+    def mask(self, sample: Sample) -> np.ndarray:
+        if sample.mask_path is None:
+            return np.zeros(self.image_size, dtype=np.uint8)
+        if sample.mask_path not in self._masks:
+            self._masks[sample.mask_path] = resize_mask(read_mask(sample.mask_path), self.image_size, self.keep_aspect)
+        return self._masks[sample.mask_path].copy()
+
+    def valid(self, sample: Sample) -> np.ndarray:
+        if not self.keep_aspect:
+            return np.ones(self.image_size, dtype=bool)
+        return valid_region(self._source(sample.path), self.image_size, keep_aspect=True)

@@ -29,7 +29,7 @@ from pathlib import Path
 from prn_core.data.download import download_and_extract
 from prn_core.data.formats import check_split, folders_where, images_in, locate_extracted, register_format
 from prn_core.data.images import default_cache_dir, read_mask
-from prn_core.data.mvtec import DatasetLayoutError, Sample, check_sample
+from prn_core.data.samples import DatasetLayoutError, Sample, check_sample
 
 __all__ = [
     "KSDD2_CATEGORY",

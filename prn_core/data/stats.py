@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from prn_core.data.images import image_size_of
-from prn_core.data.mvtec import Sample
+from prn_core.data.samples import Sample
 
 __all__ = ["image_shape_stats", "suggest_image_size"]
 

@@ -29,6 +29,7 @@ from sklearn.cluster import KMeans
 from torch import nn
 from tqdm.auto import tqdm
 
+from prn_core._version import __version__
 from prn_core.atomic import torch_save_atomic
 from prn_core.models.backbone import Backbone
 
@@ -61,12 +62,6 @@ def num_prototypes(num_images: int, ratio: float) -> int:
     if not 0 < ratio <= 1:
         raise ValueError(f"prototype ratio must be in (0, 1], got {ratio}")
     return max(1, round(ratio * num_images))
-
-
-def _package_version() -> str:
-    import prn_core
-
-    return str(getattr(prn_core, "__version__", "0.1.0"))
 
 
 class PrototypeBank(nn.Module):
@@ -295,7 +290,7 @@ def fit_prototypes(
         "ratio": ratio,
         "seed": seed,
         "fingerprint": digest.hexdigest()[:16],
-        "version": _package_version(),
+        "version": __version__,
         "category": None,
     }
     info.update(meta or {})

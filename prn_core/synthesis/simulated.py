@@ -8,6 +8,11 @@ with ``M`` a rotated, thresholded Perlin mask, ``T`` an augmented texture and ``
 image. Everything is float32 RGB in [0, 1]: the unofficial PRN code blends 0-255 textures into
 0-1 images, which is why its "textures" come out as dark blobs.
 
+With ``shading_prob`` > 0 (ours, not the paper's), that share of the anomalies changes only the
+brightness inside ``M``, ``out = clip(g * I)`` with a gain ``g = exp(+-u)``, ``u ~ U[0.15, 0.5)``:
+the low-contrast, large-area kind of defect (uneven surfaces, stains, discolouring) that a
+texture patch does not look like.
+
 Pixels outside ``M`` are copied with ``np.where`` rather than computed by the formula, so they
 are bit-for-bit the input. Textures are decoded and resized once, then cached as uint8 (the
 domain of the augmentation ops); a 900 px PNG costs ~30 ms to decode, which would dominate.
@@ -21,7 +26,9 @@ from prn_core.data.textures import TextureSource
 from prn_core.synthesis.augment import TEXTURE_OPS, TextureOp, augment_texture
 from prn_core.synthesis.perlin import perlin_mask
 
-__all__ = ["SimulatedAnomaly", "as_float_image"]
+__all__ = ["SimulatedAnomaly", "as_float_image", "SHADING_LOG_GAIN"]
+
+SHADING_LOG_GAIN = (0.15, 0.5)  # |log g| of a shading anomaly: 14% to 39% darker, 16% to 65% brighter
 
 def as_float_image(image: np.ndarray) -> np.ndarray:
     """float32 (H, W, 3) in [0, 1] from uint8 or float input, without copying float32 input."""
@@ -44,6 +51,7 @@ class SimulatedAnomaly:
         max_tries: how often an empty mask (also after the foreground restriction) is redrawn
             before giving up and returning an empty mask, which the caller labels normal.
         ops: the augmentation pool to draw ``texture_ops`` from.
+        shading_prob: share of anomalies that change only the brightness inside the mask.
 
     Returns from ``__call__``: float32 ``(H, W, 3)`` image in [0, 1] and float32 ``(H, W)`` mask
     in {0, 1}.
@@ -70,11 +78,14 @@ class SimulatedAnomaly:
         threshold: float = 0.5,
         max_tries: int = 8,
         ops: tuple[TextureOp, ...] = TEXTURE_OPS,
+        shading_prob: float = 0.0,
     ) -> None:
         if len(textures) == 0:
             raise ValueError("SimulatedAnomaly needs at least one texture; the texture source is empty")
         if not 0.0 <= beta_min <= beta_max <= 1.0:
             raise ValueError(f"need 0 <= beta_min <= beta_max <= 1, got beta_min={beta_min}, beta_max={beta_max}")
+        if not 0.0 <= shading_prob <= 1.0:
+            raise ValueError(f"shading_prob must be in [0, 1], got {shading_prob}")
         if not 0 <= texture_ops <= len(ops):
             raise ValueError(f"texture_ops must be in [0, {len(ops)}], got {texture_ops}")
         self.textures = textures
@@ -83,6 +94,7 @@ class SimulatedAnomaly:
         self.texture_ops, self.ops = int(texture_ops), tuple(ops)
         self.min_scale, self.max_scale, self.threshold = int(min_scale), int(max_scale), float(threshold)
         self.max_tries = int(max_tries)
+        self.shading_prob = float(shading_prob)
         self._cache: dict[int, np.ndarray] = {}  # texture index -> uint8 (H, W, 3)
 
     @classmethod
@@ -98,6 +110,7 @@ class SimulatedAnomaly:
             min_scale=config.perlin_min_scale,
             max_scale=config.perlin_max_scale,
             threshold=config.perlin_threshold,
+            shading_prob=config.shading_prob,
         )
 
     def texture(self, index: int) -> np.ndarray:
@@ -140,6 +153,11 @@ class SimulatedAnomaly:
         mask = self.mask(rng, foreground)
         if not mask.any():
             return image.copy(), mask
+        # drawn only when enabled, so the random stream (and every result) is unchanged at 0
+        if self.shading_prob > 0 and rng.random() < self.shading_prob:
+            log_gain = rng.uniform(*SHADING_LOG_GAIN) * rng.choice((-1.0, 1.0))
+            shaded = np.clip(image * np.float32(np.exp(log_gain)), 0.0, 1.0)
+            return np.where(mask[..., None] > 0, shaded, image), mask
         texture = augment_texture(self.texture(int(rng.integers(len(self.textures)))), rng, self.texture_ops, self.ops)
         beta = np.float32(rng.uniform(self.beta_min, self.beta_max))
         blended = as_float_image(texture) * (np.float32(1.0) - beta) + image * beta  # (H, W, 3)

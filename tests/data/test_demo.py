@@ -9,7 +9,8 @@ import pytest
 
 from prn_core.data.demo import DEMO_CATEGORIES, DEMO_DEFECTS, make_demo_dataset, render_demo_image
 from prn_core.data.images import read_image, read_mask
-from prn_core.data.mvtec import few_shot_split, list_samples
+from prn_core.data.mvtec import list_samples
+from prn_core.data.split import few_shot_split
 
 SMALL = dict(num_train=3, num_test_good=2, num_per_defect=2, size=96)
 

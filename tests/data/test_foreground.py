@@ -12,7 +12,8 @@ from prn_core.data import foreground as fg_mod
 from prn_core.data.demo import render_demo_image
 from prn_core.data.foreground import cached_foreground, estimate_foreground
 from prn_core.config import get_profile
-from prn_core.data.mvtec import ImageCache, few_shot_split
+from prn_core.data.images import ImageCache
+from prn_core.data.split import few_shot_split
 from prn_core.data.textures import ProceduralTextures
 
 

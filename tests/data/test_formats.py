@@ -9,7 +9,8 @@ import pytest
 
 from prn_core.config import DataConfig
 from prn_core.data import DATASET_FORMATS, DatasetLayoutError, few_shot_split, get_format, list_samples, register_format
-from prn_core.data.formats import MVTecFormat, locate_extracted, mask_index
+from prn_core.data.formats import locate_extracted, mask_index
+from prn_core.data.mvtec import MVTecFormat
 
 
 def _png(path: Path, array: np.ndarray) -> Path:

@@ -13,14 +13,11 @@ from torch.utils.data import DataLoader
 
 from prn_core.data import images as images_mod
 from prn_core.data.images import ImageReadError, load_image, load_mask, read_mask
-from prn_core.data.mvtec import (
-    CATEGORIES,
-    DatasetLayoutError,
-    ImageCache,
-    MVTecDataset,
-    few_shot_split,
-    list_samples,
-)
+from prn_core.data.dataset import MVTecDataset
+from prn_core.data.images import ImageCache
+from prn_core.data.mvtec import CATEGORIES, list_samples
+from prn_core.data.samples import DatasetLayoutError
+from prn_core.data.split import few_shot_split
 
 H, W = 40, 48
 
@@ -237,7 +234,7 @@ def test_image_cache_decodes_each_file_once(tree: Path, monkeypatch: pytest.Monk
         calls[path] += 1
         return real(path)
 
-    monkeypatch.setattr("prn_core.data.mvtec.read_image", counting)
+    monkeypatch.setattr("prn_core.data.images.read_image", counting)
     cache = ImageCache((64, 64))
     s = list_samples(tree, "widget", "test")[-1]
     first = cache.image(s)

@@ -166,3 +166,26 @@ def test_real_images_and_gimp_textures_make_visible_textures(shared_data, catego
         np.testing.assert_array_equal(out[~inside], image[~inside])
         # beta = 0 without ops: exactly the texture's pixels (to uint8 precision), not a dark blob
         assert any(np.abs(out[inside] - t[inside]).max() <= 0.5 / 255 + 1e-6 for t in textures)
+
+
+def test_shading_only_scales_brightness_inside_the_mask():
+    """shading_prob=1: every anomaly is a gain g = exp(+-u), u in [0.15, 0.5), on the masked pixels."""
+    image = np.full((*SIZE, 3), 0.5, np.float32)
+    gains = []
+    for seed in range(20):
+        out, mask = SimulatedAnomaly(CountingTextures(), SIZE, shading_prob=1.0)(
+            image, np.random.default_rng(seed))
+        inside = out[mask > 0]
+        assert mask.any() and np.array_equal(out[mask == 0], image[mask == 0])
+        assert np.allclose(inside, inside[0])  # one gain, no texture
+        gains.append(float(inside[0, 0] / 0.5))
+    log_gains = np.abs(np.log(gains))
+    assert log_gains.min() >= 0.15 - 1e-6 and log_gains.max() < 0.5
+    assert min(gains) < 1 < max(gains)  # darker and brighter both occur
+
+
+def test_shading_prob_is_checked():
+    with pytest.raises(ValueError, match="shading_prob"):
+        SimulatedAnomaly(CountingTextures(), SIZE, shading_prob=1.5)
+    with pytest.raises(ValueError, match="synthesis.shading_prob"):
+        SynthesisConfig(shading_prob=-0.1)
