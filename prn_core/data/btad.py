@@ -22,14 +22,14 @@ from pathlib import Path
 
 from prn_core.data.download import download_and_extract
 from prn_core.data.formats import (
+    CategoryFolders,
     check_split,
-    folders_where,
     images_in,
     locate_extracted,
     mask_index,
     register_format,
 )
-from prn_core.data.images import default_cache_dir
+from prn_core.data.images import cache_subdir
 from prn_core.data.mvtec import category_dir
 from prn_core.data.samples import DatasetLayoutError, Sample, check_sample
 
@@ -72,14 +72,13 @@ def list_btad_samples(root: str | Path, category: str, split: str) -> list[Sampl
 
 
 @register_format("btad")
-class BTADFormat:
+class BTADFormat(CategoryFolders):
     """BTAD products ``01``-``03`` (``ok``/``ko`` folders, masks matched by stem)."""
 
-    name = "btad"
     list_samples = staticmethod(list_btad_samples)
 
-    def categories(self, root: str | Path) -> list[str]:
-        return folders_where(root, lambda p: (p / "train" / OK).is_dir())
+    def is_category(self, folder: Path) -> bool:
+        return (folder / "train" / OK).is_dir()
 
 
 def download_btad(
@@ -90,7 +89,7 @@ def download_btad(
     ``btad``. The archive is checked against its SHA-256 before extraction; afterwards every
     product must list without errors.
     """
-    dest = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir() / "btad"
+    dest = cache_subdir(cache_dir, "btad")
     download_and_extract(url, sha256, dest)
     root = locate_extracted(dest, lambda p: all((p / c / "train" / OK).is_dir() for c in BTAD_CATEGORIES), "BTAD 01-03")
     for category in BTAD_CATEGORIES:

@@ -31,14 +31,14 @@ from typing import Iterable
 
 from prn_core.data.download import download_and_extract
 from prn_core.data.formats import (
+    CategoryFolders,
     check_split,
-    folders_where,
     images_in,
     locate_extracted,
     mask_index,
     register_format,
 )
-from prn_core.data.images import default_cache_dir
+from prn_core.data.images import cache_subdir
 from prn_core.data.mvtec import category_dir
 from prn_core.data.samples import DatasetLayoutError, Sample, check_sample
 
@@ -126,15 +126,16 @@ def list_dagm_samples(root: str | Path, category: str, split: str) -> list[Sampl
 
 
 @register_format("dagm")
-class DAGMFormat:
+class DAGMFormat(CategoryFolders):
     """DAGM 2007 classes ``Class1``-``Class10`` (``Train``/``Test`` with ``Label/`` masks)."""
 
-    name = "dagm"
     list_samples = staticmethod(list_dagm_samples)
 
-    def categories(self, root: str | Path) -> list[str]:
-        found = folders_where(root, lambda p: (p / "Train").is_dir() or (p / "Test").is_dir())
-        return sorted(found, key=lambda n: (len(n), n))  # Class2 before Class10
+    def is_category(self, folder: Path) -> bool:
+        return (folder / "Train").is_dir() or (folder / "Test").is_dir()
+
+    def category_key(self, name: str) -> tuple:
+        return (len(name), name)  # Class2 before Class10
 
 
 def download_dagm(
@@ -149,7 +150,7 @@ def download_dagm(
     Each class is checked after extraction against ``counts``: (images in Train + Test,
     defective in Train, defective in Test).
     """
-    dest = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir() / "dagm"
+    dest = cache_subdir(cache_dir, "dagm")
     wanted = list(categories)
     unknown = sorted(set(wanted) - set(DAGM_CATEGORIES))
     if unknown or not wanted:

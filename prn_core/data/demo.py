@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from prn_core.atomic import write_text_atomic
-from prn_core.data.images import default_cache_dir
+from prn_core.data.images import cache_subdir
 from prn_core.data.textures import fractal_noise, value_noise
 
 __all__ = ["DEMO_CATEGORIES", "DEMO_DEFECTS", "DEMO_VERSION", "make_demo_dataset", "render_demo_image"]
@@ -284,7 +284,7 @@ def make_demo_dataset(
     category folders are rebuilt in a temporary folder and moved in, so an interrupted run
     never leaves a half-written dataset behind.
     """
-    root = Path(root).expanduser() if root is not None else default_cache_dir() / "demo"
+    root = cache_subdir(root, "demo")
     counts = {"train": num_train, "test_good": num_test_good, "per_defect": num_per_defect}
     if min(counts.values()) < 1 or size < 64:
         raise ValueError(

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Iterable
 
 from prn_core.atomic import write_text_atomic
-from prn_core.data.images import default_cache_dir
+from prn_core.data.images import cache_subdir
 from prn_core.data.mvtec import CATEGORIES, list_samples
 
 __all__ = [
@@ -186,7 +186,7 @@ def download_mvtec(
     present with the paper's image counts are not downloaded again. Offline, the
     :class:`DownloadError` says how to point the package at a local copy.
     """
-    root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir() / "mvtec"
+    root = cache_subdir(cache_dir, "mvtec")
     wanted = list(categories)
     unknown = sorted(set(wanted) - set(CATEGORIES))
     if unknown:

@@ -27,6 +27,7 @@ __all__ = [
     "DATASET_FORMATS",
     "register_format",
     "get_format",
+    "CategoryFolders",
     "check_split",
     "images_in",
     "folders_where",
@@ -132,3 +133,27 @@ def locate_extracted(dest: Path, is_root: Callable[[Path], bool], what: str) -> 
         f"the extracted archive under {dest} does not hold {what}; found "
         f"{sorted(p.name for p in dest.iterdir())}. Delete {dest} and download again."
     )
+
+
+class CategoryFolders:
+    """Base of the formats whose categories are the folders of a root that pass a layout test.
+
+    A subclass names itself (``@register_format``), says which folders are categories
+    (:meth:`is_category`) and lists samples; the category listing, its order and the missing-root
+    behaviour (an empty list) are then the same for every such format.
+    """
+
+    name = ""
+
+    def is_category(self, folder: Path) -> bool:
+        raise NotImplementedError
+
+    def category_key(self, name: str) -> tuple:
+        """Sort order of the category names: plain by default."""
+        return (name,)
+
+    def categories(self, root: str | Path) -> list[str]:
+        return sorted(folders_where(root, self.is_category), key=self.category_key)
+
+    def list_samples(self, root: str | Path, category: str, split: str) -> list[Sample]:
+        raise NotImplementedError

@@ -27,6 +27,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "ImageReadError",
     "default_cache_dir",
+    "cache_subdir",
     "is_image_file",
     "image_size_of",
     "check_complete",
@@ -53,6 +54,11 @@ def default_cache_dir() -> Path:
     """``$PRN_CACHE_DIR`` if set, else ``~/.cache/prn_core``: downloads, foregrounds, DTD."""
     env = os.environ.get("PRN_CACHE_DIR")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "prn_core"
+
+
+def cache_subdir(cache_dir: str | Path | None, name: str) -> Path:
+    """``cache_dir`` as given (``~`` expanded), else ``default_cache_dir() / name``."""
+    return Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir() / name
 
 
 def is_image_file(path: Path) -> bool:

@@ -27,8 +27,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from prn_core.data.download import download_and_extract
-from prn_core.data.formats import check_split, folders_where, images_in, locate_extracted, register_format
-from prn_core.data.images import default_cache_dir, read_mask
+from prn_core.data.formats import (
+    CategoryFolders,
+    check_split,
+    images_in,
+    locate_extracted,
+    register_format,
+)
+from prn_core.data.images import cache_subdir, read_mask
 from prn_core.data.samples import DatasetLayoutError, Sample, check_sample
 
 __all__ = [
@@ -103,14 +109,15 @@ def list_ksdd2_samples(root: str | Path, category: str, split: str) -> list[Samp
 
 
 @register_format("kolektorsdd2")
-class KolektorSDD2Format:
-    """KolektorSDD2: one category, ``<id>.png`` images with ``<id>_GT.png`` masks."""
+class KolektorSDD2Format(CategoryFolders):
+    """KolektorSDD2: one category, ``<id>.png`` images with ``<id>_GT.png`` masks; the root may
+    itself be the category (the archive's own layout)."""
 
-    name = "kolektorsdd2"
     list_samples = staticmethod(list_ksdd2_samples)
+    is_category = staticmethod(_is_ksdd2)
 
     def categories(self, root: str | Path) -> list[str]:
-        return [KSDD2_CATEGORY] if _is_ksdd2(Path(root).expanduser()) else folders_where(root, _is_ksdd2)
+        return [KSDD2_CATEGORY] if _is_ksdd2(Path(root).expanduser()) else super().categories(root)
 
 
 def download_kolektorsdd2(
@@ -124,7 +131,7 @@ def download_kolektorsdd2(
     ``kolektorsdd2`` (category ``"kolektorsdd2"``). Without a checksum, the (normal, defective)
     image counts of each split must equal ``counts``.
     """
-    dest = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir() / KSDD2_CATEGORY
+    dest = cache_subdir(cache_dir, KSDD2_CATEGORY)
     download_and_extract(url, sha256, dest)
     root = locate_extracted(dest, _is_ksdd2, "KolektorSDD2 train/ and test/")
     for split, expected in counts.items():

@@ -20,7 +20,7 @@ from typing import Callable, Protocol, runtime_checkable
 import cv2
 import numpy as np
 
-from prn_core.data.images import default_cache_dir, is_image_file, load_image
+from prn_core.data.images import cache_subdir, is_image_file, load_image
 
 __all__ = [
     "TextureSource",
@@ -97,7 +97,7 @@ class DTDTextures(FolderTextures):
     def __init__(self, root: str | Path | None = None, download: bool = True) -> None:
         from torchvision.datasets import DTD
 
-        root = Path(root).expanduser() if root is not None else default_cache_dir() / "dtd"
+        root = cache_subdir(root, "dtd")
         try:
             DTD(str(root), split="train", download=download)
         except (RuntimeError, OSError) as err:
