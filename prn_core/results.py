@@ -26,7 +26,7 @@ from .reference import (  # re-exported: the chapters read them from here
 
 __all__ = ["METRICS", "METRIC_LABELS", "COMMANDS", "TEAM_REFERENCES", "TEAM_REFERENCE_SOURCE", "UNOFFICIAL_AU_PRO_SWINGS",
            "UNOFFICIAL_SPEED", "UNOFFICIAL_SPEED_SOURCE", "find_result", "load_result", "load_results", "provenance",
-           "results_table", "format_table", "final_vs_best"]
+           "results_table", "format_table", "final_vs_best", "seed_means"]
 
 METRICS: tuple[str, ...] = ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap")
 METRIC_LABELS: dict[str, str] = {"image_auroc": "I-AUROC", "pixel_auroc": "P-AUROC", "au_pro": "AU-PRO",
@@ -167,3 +167,11 @@ def final_vs_best(history: Sequence[Mapping[str, Any]], split: str = "test",
         final = values[-1][0]
         out[m] = {"final": final, "best": best, "best_epoch": best_epoch, "gap": round(best - final, 12)}
     return out
+
+
+def seed_means(summary: Mapping[str, Any], category: str,
+               metrics: Sequence[str] = METRICS) -> tuple[dict[str, float], dict[str, float | None]]:
+    """(means, sample stds) of one category of a ``prn reproduce`` ``summary.json``, for
+    :func:`prn_core.viz.plot_metric_bars` and :func:`results_table`."""
+    entry = summary["categories"][category]
+    return ({m: entry[m]["mean"] for m in metrics}, {m: entry[m]["std"] for m in metrics})

@@ -1215,12 +1215,15 @@ def _label(metric: str) -> str:
 
 def plot_metric_bars(named: Mapping[str, Mapping[str, float | None]],
                      metrics: Sequence[str] = ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap"),
-                     ours: Sequence[str] = (), title: str = "", ymin: float = 0.5) -> Figure:
+                     ours: Sequence[str] = (), title: str = "", ymin: float = 0.5,
+                     errors: Mapping[str, Mapping[str, float | None]] | None = None) -> Figure:
     """Grouped bars, one group per metric and one bar per named method, each bar labelled.
 
     Methods named in ``ours`` are drawn solid; all others (references: other people's code and
     numbers) are hatched, so a reader never mistakes one for the other. A metric a method did not
-    report is marked "n/r" instead of drawn as zero. The axis starts at ``ymin``.
+    report is marked "n/r" instead of drawn as zero. The axis starts at ``ymin``. ``errors``
+    (method -> metric -> sample std over seeds) draws whiskers of +-1 std; a single seed has
+    none (None), and then no whisker is drawn rather than a zero one.
     """
     methods = list(named)
     width = 0.8 / max(len(methods), 1)
@@ -1235,10 +1238,14 @@ def plot_metric_bars(named: Mapping[str, Mapping[str, float | None]],
             if value is None:
                 ax.text(x, ymin + 0.005, "n/r", ha="center", va="bottom", fontsize=6, rotation=90, color="#777777")
                 continue
+            std = (errors or {}).get(method, {}).get(metric)
             ax.bar(x, max(value - ymin, 0.0), width, bottom=ymin, color=colours[m % 10],
-                   label=None if labelled else method + ("" if method in ours else " (reference)"), **style)
+                   label=None if labelled else method + ("" if method in ours else " (reference)"),
+                   yerr=std, error_kw={"elinewidth": 0.8, "capsize": 2}, **style)
             labelled = True
-            ax.text(x, max(value, ymin) + 0.004, f"{value:.3f}", ha="center", va="bottom", fontsize=6, rotation=90)
+            text = f"{value:.3f}" + ("" if std is None else f"±{std:.3f}")
+            ax.text(x, max(value, ymin) + (std or 0.0) + 0.004, text, ha="center", va="bottom",
+                    fontsize=6, rotation=90)
     ax.set_xticks(range(len(metrics)), [_label(k) for k in metrics])
     ax.set(ylim=(ymin, 1.08), ylabel=f"metric (axis from {ymin})", title=title)
     ax.legend(fontsize=7, ncol=min(len(methods), 3), loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from matplotlib.figure import Figure
 
 from prn_core import viz
@@ -48,3 +49,26 @@ def test_plot_paper_table_has_both_aurocs_per_category_and_adds_ours_with_std():
     assert len(top.patches) == 2 * len(PAPER) + 1
     assert round(top.patches[-1].get_y() + top.patches[-1].get_height(), 6) == 0.95
     assert len(top.collections) == 1  # the error bar of ours
+
+
+def test_plot_metric_bars_draws_the_seed_spread_and_no_whisker_for_one_seed():
+    named = {"3 seeds": {"au_pro": 0.80}, "1 seed": {"au_pro": 0.70}}
+    errors = {"3 seeds": {"au_pro": 0.02}, "1 seed": {"au_pro": None}}
+    fig = viz.plot_metric_bars(named, metrics=("au_pro",), ours=list(named), errors=errors)
+    ax = fig.axes[0]
+    (whiskers,) = [c for c in ax.collections if c.get_segments()]
+    ((_, low), (_, high)), = whiskers.get_segments()
+    assert (low, high) == pytest.approx((0.78, 0.82))
+    assert {t.get_text() for t in ax.texts} >= {"0.800±0.020", "0.700"}
+
+
+def test_seed_means_reads_a_reproduce_summary():
+    from prn_core.reproduce import summarise
+    from prn_core.results import seed_means
+
+    runs = [{"category": "bottle", "seed": s, "profile": "cpu", "metrics": {
+        "image_auroc": 1.0, "pixel_auroc": v, "au_pro": v, "pixel_ap": v, "image_f1_max": 1.0}}
+        for s, v in enumerate((0.9, 0.8))]
+    means, stds = seed_means(summarise(runs), "bottle")
+    assert means["au_pro"] == pytest.approx(0.85) and stds["au_pro"] == pytest.approx(0.0707, abs=1e-4)
+    assert stds["image_auroc"] == 0.0
