@@ -1,7 +1,14 @@
-"""Data layer: MVTec AD layout and few-shot split, other dataset formats (BTAD, KolektorSDD2,
-DAGM, plain folders/CSV), foregrounds, textures, demo data, download.
+"""Data layer: where images come from, and nothing about models.
 
-Data knows no model: everything here returns numpy arrays, file lists, or plain torch tensors.
+* ``samples`` -- :class:`Sample`, :class:`DatasetLayoutError`, the listing-time checks;
+* ``images`` -- decoding, resizing, padding and the :class:`ImageCache`;
+* ``formats`` -- the registry of folder layouts; ``mvtec``, ``btad``, ``kolektor``, ``dagm``
+  and ``folder`` each register one;
+* ``split`` -- the seeded few-shot split; ``dataset`` -- a torch Dataset over samples;
+* ``foreground``, ``textures``, ``stats``, ``demo``, ``download``, ``convert``.
+
+May import: numpy, OpenCV, PIL and torch, and its own modules; never ``models``, ``synthesis``,
+``train`` or ``viz``. Everything here returns arrays, file lists or plain tensors.
 """
 from prn_core.data.btad import BTAD_CATEGORIES, BTADFormat, download_btad
 from prn_core.data.dagm import DAGM_CATEGORIES, DAGMFormat, download_dagm

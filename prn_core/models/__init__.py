@@ -2,6 +2,9 @@
 
 ``backbone`` (frozen encoders and offline weights), ``prototypes`` (multi-scale prototypes and
 residuals), ``fusion`` (MSF), ``attention`` (MSA), ``decoder`` and ``prn`` (the assembly).
+
+May import: torch, timm, scikit-learn (K-means), ``prn_core.config`` and ``prn_core.atomic``;
+never ``data``, ``synthesis``, ``train``, the CLI or ``viz``.
 """
 from prn_core.models.attention import MultiSizeAttention, PatchAttention, fit_patch_sizes
 from prn_core.models.backbone import (

@@ -7,6 +7,8 @@
 * :mod:`~prn_core.synthesis.mix` -- the balanced, seeded training epoch that mixes them.
 
 Generators are transforms ``(image, ...) -> (image, mask)``, not logic inside a Dataset.
+May import: numpy, OpenCV, torch, ``prn_core.config`` and ``prn_core.data`` (textures,
+foregrounds); never ``models``, ``train`` or ``viz``.
 """
 from prn_core.synthesis.augment import TEXTURE_OPS, augment_texture
 from prn_core.synthesis.extended import ExtendedAnomaly
