@@ -10,8 +10,8 @@ both. A rule may only be chosen on the validation column; the test column is rep
 reader can see whether validation would have picked well. Writes
 results/experiments/score_rules.json.
 
-    python benchmarks/score_rules.py runs/cpu/bottle/bottle/seed0 runs/cpu/magnetic_tile/... \
-        [--out results/experiments/score_rules.json]
+    python benchmarks/score_rules.py baseline=runs/cpu/magnetic_tile/magnetic_tile/seed0 \
+        shading=runs/hard/magnetic_tile_shading/seed0 [--out results/experiments/score_rules.json]
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def rule_scores(model: PRN, maps: np.ndarray, valid: np.ndarray | None) -> dict[
     return out
 
 
-def one_run(run_dir: Path) -> dict:
+def one_run(name: str, run_dir: Path) -> dict:
     model, cfg = load_model(run_dir / "model.pt")
     torch.set_num_threads(cfg.train.threads or torch.get_num_threads())
     data = prepare_data(cfg, progress=False)
@@ -62,6 +62,7 @@ def one_run(run_dir: Path) -> dict:
     val_scores = rule_scores(model, val_maps, val.valid if not val.valid.all() else None)
     test_scores = rule_scores(model, test_maps, test_valid if padded else None)
     return {
+        "name": name,
         "run": str(run_dir),
         "category": cfg.data.category,
         "seed": cfg.seed,
@@ -78,10 +79,13 @@ def one_run(run_dir: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="run folders holding model.pt")
+    parser.add_argument("runs", nargs="+", help="name=run_folder, each folder holding model.pt")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
-    rows = [one_run(run) for run in args.runs]
+    named = [item.partition("=") for item in args.runs]
+    if any(not sep or not (Path(path) / "model.pt").is_file() for _, sep, path in named):
+        raise SystemExit(f"expected name=run_folder with a model.pt, got {args.runs}")
+    rows = [one_run(name, Path(path)) for name, _, path in named]
     record = {
         "what": "image AUROC of every image-score rule on finished runs, validation and test",
         "rules": RULES,
@@ -92,7 +96,7 @@ def main() -> None:
     }
     write_json_atomic(args.out, portable_paths(record))
     for row in rows:
-        print(row["category"], row["seed"])
+        print(row["name"], row["category"], "seed", row["seed"])
         for rule in RULES:
             print(f"  {rule:>13}  val {row['val_image_auroc'][rule]:.3f}  "
                   f"test {row['test_image_auroc'][rule]:.3f}")
