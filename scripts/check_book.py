@@ -8,11 +8,15 @@ For each page listed in ``_toc.yml`` (the chapters and the references page) it a
    is the page's ``<h1>`` and starts the browser tab's title;
 2. every ``<img>`` has loaded (``naturalWidth > 0``), lazy images included;
 3. the console shows no errors: ``console.error``/``console.assert`` calls, uncaught
-   exceptions and browser log entries of level error.
+   exceptions and browser log entries of level error;
+4. math has rendered: once MathJax has finished, the page's visible text (code blocks aside)
+   holds no raw TeX delimiters ``\\(``, ``\\)``, ``\\[``, ``\\]`` or ``$$``;
+5. no script comes from another host: the book serves its own JavaScript (MathJax included,
+   from ``_static/mathjax``), so it works offline and leaks no page views to a CDN.
 
-A failed load of an image or resource *outside* localhost is printed but not fatal, because CI
-is offline and such resources (a Colab badge, a CDN script for math) load for real readers;
-everything served from the book itself must load.
+A failed load of an *image* outside localhost (the Colab badge) is printed but not fatal,
+because CI is offline and such images load for real readers; everything served from the book
+itself must load.
 
 With ``--screenshots DIR`` it saves a full-page PNG per page, for people to look at.
 
@@ -28,6 +32,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -59,6 +64,9 @@ VIEWPORT = {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": Fals
 MAX_SCREENSHOT_HEIGHT = 12000  # px; longer pages are cut, not squeezed
 PAGE_TIMEOUT_S = 60.0
 IMAGE_TIMEOUT_MS = 15000
+MATH_TIMEOUT_MS = 15000
+# TeX that MathJax left unrendered: \( \) \[ \] or $$ in the text a reader sees.
+RAW_TEX = re.compile(r"\\[()\[\]]|\$\$")
 
 PAGE_STATE_JS = """
 (async () => {
@@ -69,14 +77,23 @@ PAGE_STATE_JS = """
   await Promise.race([Promise.all(settled), new Promise((done) => setTimeout(done, %d))]);
   const h1 = [...document.querySelectorAll('article h1')]  // the page body, not print-only copies
       .map((h) => h.textContent.replace(/[#\\u00b6]/g, '').trim());
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    await Promise.race([MathJax.startup.promise, new Promise((done) => setTimeout(done, %d))]);
+  }
+  const body = (document.querySelector('article') || document.body).cloneNode(true);
+  body.querySelectorAll('pre, code, script, style, mjx-container, .highlight')
+      .forEach((node) => node.remove());
   return JSON.stringify({
     title: document.title,
     h1: h1,
+    text: body.textContent,
+    mathjax: Boolean(window.MathJax && MathJax.version),
+    scripts: [...document.scripts].map((s) => s.src).filter((src) => src),
     images: images.map((img) => ({src: img.currentSrc || img.src, width: img.naturalWidth,
                                   complete: img.complete})),
   });
 })()
-""" % IMAGE_TIMEOUT_MS
+""" % (IMAGE_TIMEOUT_MS, MATH_TIMEOUT_MS)
 
 
 class CDP:
@@ -162,6 +179,23 @@ def _is_local(url: str) -> bool:
         "127.0.0.1", "localhost", "::1")
 
 
+def raw_tex(text: str, context: int = 40) -> list[str]:
+    """Excerpts of ``text`` around each raw TeX delimiter (at most five)."""
+    found = []
+    for match in list(RAW_TEX.finditer(text))[:5]:
+        start, end = max(0, match.start() - context), match.end() + context
+        found.append(" ".join(text[start:end].split()))
+    return found
+
+
+def external_scripts(events: list[dict[str, Any]], session: str, srcs: list[str]) -> list[str]:
+    """Scripts the page loaded (or tried to) from a host other than the book's own server."""
+    urls = [e["params"]["request"]["url"] for e in events
+            if e.get("sessionId") == session and e.get("method") == "Network.requestWillBeSent"
+            and e["params"].get("type") == "Script"]
+    return sorted({url for url in [*srcs, *urls] if not _is_local(url)})
+
+
 def console_problems(events: list[dict[str, Any]], session: str) -> tuple[list[str], list[str]]:
     """(errors, ignored external failures) from one page's DevTools events."""
     errors, ignored = [], []
@@ -240,7 +274,7 @@ def check_page(cdp: CDP, url: str, title: str | None, shot: Path | None) -> tupl
     target = cdp.call("Target.createTarget", {"url": "about:blank"})["targetId"]
     session = cdp.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
     try:
-        for domain in ("Page", "Runtime", "Log"):
+        for domain in ("Page", "Runtime", "Log", "Network"):
             cdp.call(f"{domain}.enable", session=session)
         cdp.call("Emulation.setDeviceMetricsOverride", VIEWPORT, session=session)
         navigation = cdp.call("Page.navigate", {"url": url}, session=session)
@@ -257,6 +291,10 @@ def check_page(cdp: CDP, url: str, title: str | None, shot: Path | None) -> tupl
         elif _plain(title) not in map(_plain, state["h1"]) or not _plain(
                 state["title"]).startswith(_plain(title)):
             failures.append(f"title {title!r} missing: <h1> {state['h1']}, tab {state['title']!r}")
+        for excerpt in raw_tex(state["text"]):
+            failures.append(f"raw TeX left in the rendered text: ...{excerpt}...")
+        for url in external_scripts(cdp.events, session, state["scripts"]):
+            failures.append(f"script from another host: {url[:120]}")
         ignored = []
         for img in state["images"]:
             if img["width"] == 0:
