@@ -4,7 +4,8 @@ Chapters must run unchanged in three places: CI (nbval, ``PRN_PROFILE=ci``, no d
 a laptop without a GPU, and Colab with a GPU and internet. :func:`setup_chapter` decides the
 profile and the data once, the same way for every chapter, and says what it decided:
 
-* profile: ``PRN_PROFILE`` if set, else ``full`` with a GPU and ``cpu`` without;
+* profile: ``PRN_PROFILE`` if set, else ``full`` with a GPU and ``ci`` without (a chapter opened
+  on a laptop runs in minutes on the demo data; ``PRN_PROFILE=cpu`` asks for real data);
 * data: ``PRN_DATA_ROOT`` if set; else, outside the ``ci`` profile, MVTec AD from the cache or a
   download when online; else the embedded demo dataset. The ``ci`` profile always uses the
   demo data unless ``PRN_DATA_ROOT`` is given, so stored outputs are reproducible anywhere.
@@ -17,12 +18,12 @@ from pathlib import Path
 
 from .config import PRNConfig, default_profile_name, get_profile, override
 
-__all__ = ["Chapter", "setup_chapter", "REPOSITORY_URL", "runs_dir"]
+__all__ = ["Chapter", "setup_chapter", "chapter_profile_name", "REPOSITORY_URL", "runs_dir"]
 
 # The install cell of every chapter pins this URL; tests/test_notebook.py checks it equals
 # _config.yml's repository URL.
 REPOSITORY_URL = "https://github.com/prn-book/prn-book"
-FIGURE_DPI = 72  # stored notebook figures: sharp in the book, and the notebooks stay small in git
+FIGURE_DPI = 100  # stored notebook figures: sharp in the book; galleries are kept small instead
 
 
 @dataclass(frozen=True)
@@ -69,11 +70,25 @@ def _mvtec_root(category: str) -> Path | None:
         return None
 
 
-def setup_chapter(profile: str | None = None, category: str | None = None, **overrides: object) -> Chapter:
+def chapter_profile_name() -> str:
+    """``PRN_PROFILE`` if set, else ``full`` with a GPU and ``ci`` without.
+
+    Unlike the command line's default (``cpu`` without a GPU), a chapter opened without a GPU
+    and without ``PRN_PROFILE`` runs the tiny ``ci`` profile on the demo data, in minutes.
+    """
+    name = default_profile_name()
+    if os.environ.get("PRN_PROFILE") or name == "full":
+        return name
+    return "ci"
+
+
+def setup_chapter(
+    profile: str | None = None, category: str | None = None, **overrides: object
+) -> Chapter:
     """Pick profile and data for a chapter; ``overrides`` use dotted config names."""
     from .data import DEMO_CATEGORIES
 
-    cfg = get_profile(profile or default_profile_name())
+    cfg = get_profile(profile or chapter_profile_name())
     env_root = os.environ.get("PRN_DATA_ROOT")
     if env_root:
         source, root = "custom", env_root
