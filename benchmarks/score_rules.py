@@ -26,7 +26,9 @@ from prn_core.atomic import write_json_atomic
 from prn_core.metrics import image_auroc
 from prn_core.models import PRN
 from prn_core.runinfo import git_commit, hardware, portable_paths
-from prn_core.train import _validation_set, load_model, predict, prepare_data
+from prn_core.checkpoint import load_model
+from prn_core.evaluation import predict
+from prn_core.prepare import prepare_data, validation_set
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "results" / "experiments" / "score_rules.json"
@@ -51,7 +53,7 @@ def one_run(name: str, run_dir: Path) -> dict:
     model, cfg = load_model(run_dir / "model.pt")
     torch.set_num_threads(cfg.train.threads or torch.get_num_threads())
     data = prepare_data(cfg, progress=False)
-    val = _validation_set(cfg, data)
+    val = validation_set(cfg, data)
     test = data.split.test
     test_images = np.stack([data.cache.image(s) for s in test])
     test_valid = np.stack([data.cache.valid(s) for s in test])

@@ -1,7 +1,8 @@
 """prn_core: Prototypical Residual Networks (Zhang et al., CVPR 2023) as a tested package.
 
 The book and the CLI import from here. Data flows one way:
-data -> synthesis -> models -> train -> metrics / viz -> cli / book.
+data -> synthesis -> models -> prepare -> train -> evaluation / checkpoint -> metrics / viz ->
+cli / book; loading and running a model (checkpoint, evaluation, predict) needs no trainer.
 """
 from __future__ import annotations
 
@@ -39,7 +40,10 @@ from .metrics import compute_metrics
 from .models import PRN, PrototypeBank, build_backbone, build_prn, fit_prototypes
 from .notebook import Chapter, setup_chapter
 from .synthesis import AnomalyMix, ExtendedAnomaly, SimulatedAnomaly, perlin_mask
-from .train import evaluate, fit, load_model, load_or_train, predict, prepare_data, run
+from .checkpoint import load_model
+from .evaluation import evaluate, predict
+from .prepare import prepare_data
+from .train import fit, load_or_train, run
 
 __all__ = [
     "__version__",

@@ -15,7 +15,7 @@ from .config import PRNConfig, override
 from .launch import Job, LaunchOptions, run_jobs
 from .reproduce import seed_stats
 from .runinfo import write_json_atomic
-from .train import resolve_config
+from .prepare import resolve_config
 
 __all__ = ["ABLATIONS", "ablation_jobs", "run_ablations", "ablation_stats", "ablation_rows",
            "ablation_effects"]

@@ -15,7 +15,7 @@ import torch
 from .data import ImageCache, Sample
 from .metrics import compute_metrics
 from .models import Backbone, PrototypeBank
-from .train import EvalResult
+from .evaluation import EvalResult
 
 __all__ = ["evaluate_residual_baseline", "residual_baseline_maps"]
 

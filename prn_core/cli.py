@@ -147,7 +147,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .config import override
     from .atomic import write_json_atomic
     from .data import ImageCache
-    from .train import check_run, evaluate, load_model
+    from .checkpoint import load_model
+    from .evaluation import evaluate
+    from .prepare import check_run
 
     if args.out and Path(args.out).is_dir():
         raise ValueError(f"--out {args.out} is a folder; pass the name of a JSON file to write")
@@ -174,7 +176,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_prototypes(args: argparse.Namespace) -> int:
     from .models import build_backbone
-    from .train import fit_or_load_prototypes, prepare_data, resolve_device
+    from .prepare import fit_or_load_prototypes, prepare_data, resolve_device
 
     cfg = config_from_args(args)
     data = prepare_data(cfg)
@@ -189,7 +191,7 @@ def _cmd_prototypes(args: argparse.Namespace) -> int:
 
 def _cmd_data(args: argparse.Namespace) -> int:
     from .data import CATEGORIES, download_mvtec, get_format
-    from .train import check_run
+    from .prepare import check_run
 
     if args.action == "download":
         cats = CATEGORIES if args.categories == ["all"] else tuple(args.categories)

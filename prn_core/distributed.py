@@ -41,6 +41,7 @@ __all__ = [
     "is_main",
     "setup",
     "barrier",
+    "all_gather",
     "broadcast_prototypes",
     "sync_from_main",
     "wrap",
@@ -218,6 +219,13 @@ class _ProcessGroupShards:
         out: list[Any] = [None] * dist.get_world_size()
         dist.all_gather_object(out, obj)
         return out
+
+
+def all_gather(obj: Any) -> list[Any]:
+    """``obj`` from every rank, in rank order (``[obj]`` outside torchrun)."""
+    if not _active():
+        return [obj]
+    return _ProcessGroupShards(rank()).all_gather(obj)
 
 
 def eval_shards(

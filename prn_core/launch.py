@@ -33,7 +33,8 @@ from tqdm.auto import tqdm
 from .atomic import write_text_atomic
 from .config import PRNConfig, to_dict
 from .runinfo import config_fingerprint, portable_paths
-from .train import CHECKPOINT, RESULT, run
+from .checkpoint import CHECKPOINT, RESULT
+from .train import run
 
 __all__ = [
     "Job",

@@ -39,7 +39,7 @@ class Chapter:
 
     @property
     def root(self) -> Path:
-        from .train import resolve_data_root
+        from .prepare import resolve_data_root
 
         return resolve_data_root(self.cfg)
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from .data import load_image
 from .runinfo import write_json_atomic
-from .train import load_model, predict
+from .checkpoint import load_model
+from .evaluation import predict
 
 __all__ = ["predict_files", "heatmap_overlay"]
 

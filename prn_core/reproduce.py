@@ -17,7 +17,7 @@ from .config import PRNConfig
 from .launch import Job, LaunchOptions, run_jobs
 from .reference import MEANS, PAPER, UNOFFICIAL
 from .atomic import write_json_atomic, write_text_atomic
-from .train import resolve_config
+from .prepare import resolve_config
 
 __all__ = ["reproduce", "reproduce_jobs", "summarise", "seed_stats", "protocol_gap", "markdown_table"]
 

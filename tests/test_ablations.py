@@ -4,7 +4,7 @@ from prn_core.ablations import (ABLATIONS, ablation_effects, ablation_jobs, abla
                                 run_ablations)
 from prn_core.config import get_profile, override
 from prn_core.synthesis.mix import kind_proportions
-from prn_core.train import check_run
+from prn_core.prepare import check_run
 
 
 def test_every_variant_is_a_valid_config_change():

@@ -28,7 +28,8 @@ import torch
 from prn_core.cli import main
 from prn_core.config import get_profile, override
 from prn_core.models import PrototypeBank, build_prn
-from prn_core.train import prepare_data, save_model
+from prn_core.checkpoint import save_model
+from prn_core.prepare import prepare_data
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -425,12 +426,16 @@ def test_full_disk_during_checkpointing(tmp_path: Path, capsys, monkeypatch) -> 
 @pytest.mark.parametrize("command", ["train", "evaluate"])
 def test_ctrl_c_is_one_line(tmp_path: Path, capsys, monkeypatch, checkpoints, command) -> None:
     """The real signal, with resume, is tested in tests/test_train.py; here every command."""
+    import prn_core.evaluation as evaluation
     import prn_core.train as train
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train, "run" if command == "train" else "evaluate", interrupted)
+    if command == "train":
+        monkeypatch.setattr(train, "run", interrupted)
+    else:
+        monkeypatch.setattr(evaluation, "evaluate", interrupted)
     root = _tree(tmp_path / "data")
     argv = (
         [

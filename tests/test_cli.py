@@ -12,7 +12,7 @@ from prn_core.cli import main
 from prn_core.config import get_profile
 from prn_core.data import make_demo_dataset
 from prn_core.models import PrototypeBank, build_prn
-from prn_core.train import save_model
+from prn_core.checkpoint import save_model
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

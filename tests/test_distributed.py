@@ -20,7 +20,7 @@ import torch
 
 from prn_core.distributed import SHARDS_FILE, eval_shards, shard_batches
 from prn_core.metrics import compute_metrics
-from prn_core.train import CHECKPOINT
+from prn_core.checkpoint import CHECKPOINT
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -131,7 +131,9 @@ def test_torchrun_ranks_draw_disjoint_slices_that_cover_the_epoch(two_rank_run):
 
 def test_gathered_metrics_equal_one_process_evaluation(two_rank_run, tmp_path):
     from prn_core.data import ImageCache, few_shot_split
-    from prn_core.train import evaluate, load_model, resolve_data_root
+    from prn_core.checkpoint import load_model
+    from prn_core.evaluation import evaluate
+    from prn_core.prepare import resolve_data_root
 
     torch.set_num_threads(1)
     model, cfg = load_model(two_rank_run / "model.pt")

@@ -29,7 +29,7 @@ from prn_core.launch import (
 from prn_core.reference import MEANS
 from prn_core.reproduce import markdown_table, protocol_gap, reproduce, reproduce_jobs, summarise
 from prn_core.runinfo import CHECKPOINT_SIGNAL_ENV
-from prn_core.train import CHECKPOINT, RESULT
+from prn_core.checkpoint import CHECKPOINT, RESULT
 
 SHORT = {"train.epochs": 2, "train.epoch_size": 16, "data.image_size": 64, "train.threads": 1}
 CATEGORIES, SEEDS = ["demo_washer", "demo_terrazzo"], [0, 1]

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from prn_core.config import get_profile, override
-from prn_core.train import CHECKPOINT, MODEL, RESULT, load_model, run
+from prn_core.checkpoint import CHECKPOINT, MODEL, RESULT, load_model
+from prn_core.train import run
 
 TINY = {"train.epochs": 3, "train.epoch_size": 32, "train.batch_size": 8}
 
@@ -205,7 +206,7 @@ def wide_root(tmp_path_factory) -> Path:
 
 
 def test_foreground_only_false_still_pastes_extended_on_the_object():
-    from prn_core.train import prepare_data
+    from prn_core.prepare import prepare_data
 
     on = prepare_data(get_profile("ci"), progress=False)
     off = prepare_data(
@@ -217,7 +218,8 @@ def test_foreground_only_false_still_pastes_extended_on_the_object():
 
 @pytest.mark.parametrize("foreground_only", [True, False])
 def test_padding_never_counts_in_validation(wide_root, monkeypatch, foreground_only):
-    import prn_core.train as train
+    import prn_core.evaluation as evaluation
+    import prn_core.prepare as prepare
 
     cfg = override(
         get_profile("ci"),
@@ -227,20 +229,20 @@ def test_padding_never_counts_in_validation(wide_root, monkeypatch, foreground_o
             "synthesis.foreground_only": foreground_only,
         },
     )
-    data = train.prepare_data(cfg, progress=False)
-    val = train._validation_set(cfg, data)
+    data = prepare.prepare_data(cfg, progress=False)
+    val = prepare.validation_set(cfg, data)
     assert (~val.valid).any() and val.labels.sum() > 0
     assert not (val.masks.astype(bool) & ~val.valid).any()  # anomalies only on real pixels
     assert all(not (fg & ~v).any() for fg, v in zip(data.foregrounds, data.valid))
     seen: dict[str, object] = {}
-    real = train.compute_metrics
+    real = evaluation.compute_metrics
 
     def spy(*args, **kwargs):
         seen["valid"] = kwargs.get("valid")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train, "compute_metrics", spy)
-    train._val_metrics(_random_model(cfg), val, torch.device("cpu"))
+    monkeypatch.setattr(evaluation, "compute_metrics", spy)
+    evaluation.validation_metrics(_random_model(cfg), val, torch.device("cpu"))
     assert seen["valid"] is val.valid
 
 
@@ -271,7 +273,7 @@ def test_honest_selection_never_reads_the_test_monitor(tmp_path, monkeypatch):
 
     monkeypatch.setattr(train, "evaluate", adversarial_test_metrics)
     val_scores = iter([{"image_auroc": v} for v in (0.2, 0.9, 0.5)])
-    monkeypatch.setattr(train, "_val_metrics", lambda *a: next(val_scores))
+    monkeypatch.setattr(train, "validation_metrics", lambda *a: next(val_scores))
     cfg = override(
         get_profile("ci"),
         **{

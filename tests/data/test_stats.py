@@ -6,7 +6,7 @@ import pytest
 
 from prn_core.config import AUTO, get_profile, override
 from prn_core.data import Sample, image_shape_stats, suggest_image_size
-from prn_core.train import resolve_config
+from prn_core.prepare import resolve_config
 
 
 def _samples(tmp_path: Path, shapes: list[tuple[int, int]]) -> list[Sample]:
