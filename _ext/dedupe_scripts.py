@@ -5,7 +5,10 @@ after the builder starts (``app.add_js_file(None, body=...)``, as sphinx-thebe d
 with ``filename=None`` and once with ``filename=''``, so its equality check misses the
 duplicate. sphinx-thebe's inline script declares ``const THEBE_JS_URL``; run twice, it throws
 "Identifier 'THEBE_JS_URL' has already been declared" on every page, which the browser check
-(scripts/check_book.py) rightly reports. Sphinx 8 fixed the registration; remove this extension
+(scripts/check_book.py) rightly reports. The same bug lists a page's MathJax twice, once with
+``defer`` and once without; loaded twice, MathJax 3 throws "Cannot set property Package of
+#<Object> which has only a getter". So a script file is kept once whatever its attributes (the
+first, deferred, copy wins). Sphinx 8 fixed the registration; remove this extension
 when the book moves to Jupyter Book 2 or a Sphinx that has the fix.
 """
 from __future__ import annotations
@@ -25,7 +28,10 @@ def _drop_duplicate_scripts(
         return
     seen, unique = set(), []
     for script in scripts:
-        key = (script.filename or "", script.priority, tuple(sorted(script.attributes.items())))
+        if script.filename:  # a file: once per page, whatever its attributes
+            key = ("file", script.filename)
+        else:  # an inline script: once per body and attributes
+            key = ("", script.priority, tuple(sorted(script.attributes.items())))
         if key not in seen:
             seen.add(key)
             unique.append(script)
