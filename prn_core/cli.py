@@ -169,8 +169,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .predict import predict_files
 
-    written = predict_files(args.images, args.checkpoint, args.out)
-    print(f"[prn predict] wrote {len(args.images)} heatmaps and {written}")
+    written = predict_files(args.images, args.checkpoint, args.out, batch_size=args.batch_size,
+                            threshold=args.threshold, pixel_threshold=args.pixel_threshold,
+                            engine=args.engine, overwrite=args.overwrite)
+    rows = json.loads(Path(written).read_text())["predictions"]
+    flagged = sum(row["anomalous"] for row in rows)
+    print(f"[prn predict] {len(rows)} images, {flagged} anomalous; heatmaps, masks, "
+          f"{written.name} and scores.csv in {written.parent}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .deploy import export
+
+    target = export(args.checkpoint, args.format, args.out, precision=args.precision)
+    print(f"[prn export] {target.name} and prn_export.json (input size, padding, thresholds) "
+          f"in {target.parent}")
     return 0
 
 
@@ -363,11 +377,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write the metrics as JSON here")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("predict", help="heatmap PNGs and scores for images")
-    p.add_argument("images", nargs="+")
-    p.add_argument("--checkpoint", required=True)
+    p = sub.add_parser("predict", help="decisions, defect masks, heatmaps and scores for images")
+    p.add_argument("images", nargs="+",
+                   help="image files, folders (searched recursively) or quoted glob patterns")
+    p.add_argument("--checkpoint", required=True,
+                   help="model.pt (engine torch), or the prn export folder (other engines)")
     p.add_argument("--out", required=True)
+    p.add_argument("--threshold", type=float,
+                   help="image threshold in [0, 1] (default: calibrated on validation)")
+    p.add_argument("--pixel-threshold", type=float,
+                   help="defect-mask threshold in [0, 1] (default: calibrated on validation)")
+    p.add_argument("--engine", choices=["torch", "pt2", "onnx", "openvino"], default="torch")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into an --out folder that already holds predictions")
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("export", help="export a model file for deployment (pt2, ONNX, OpenVINO)")
+    p.add_argument("checkpoint", help="model.pt written by prn train")
+    p.add_argument("--format", choices=["pt2", "onnx", "openvino"], required=True)
+    p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp32",
+                   help="fp16/int8: openvino only (int8 needs calibration images: Python API)")
+    p.add_argument("--out", required=True, help="folder to write the exported model into")
+    p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("reproduce",
                        help="train and evaluate many categories and seeds; table against the paper",

@@ -275,7 +275,7 @@ def _at_threshold(trained: TrainResult, ev: EvalResult) -> tuple[dict[str, Any],
     Under torchrun ``ev`` holds this rank's block of the test split; the blocks are contiguous
     and in rank order, so the gathered scores line up with the split's labels.
     """
-    thresholds = trained.thresholds or Thresholds(None, note="not calibrated")
+    thresholds = trained.thresholds or Thresholds(None, image_rule=None, note="not calibrated")
     if thresholds.image is None:
         return thresholds.to_dict(), None
     scores, labels = ev.scores, ev.labels

@@ -151,6 +151,20 @@ def unchanged(root: Path) -> list[Path]:
     return [_first_train(root)]
 
 
+def pattern_without_match(root: Path) -> list[Path]:
+    return [root / CATEGORY / "**" / "*.tiff"]
+
+
+def folder_without_images(root: Path) -> list[Path]:
+    (root / "empty" / "sub").mkdir(parents=True)
+    (root / "empty" / "notes.txt").write_text("no image here")
+    return [root / "empty"]
+
+
+def folder_and_pattern(root: Path) -> list[Path]:
+    return [root / CATEGORY / "test", root / CATEGORY / "train" / "good" / "00[0-2].png"]
+
+
 @dataclass(frozen=True)
 class Row:
     kind: str
@@ -160,8 +174,8 @@ class Row:
     root_name: str = "data"  # the folder the tree is written into
     hw: tuple[int, int] = (96, 96)
     extra: tuple[str, ...] = ()  # more CLI flags; "{file}" is a path that is a file
-    checkpoint: str = (
-        "good"  # good | other-backbone | other-size | other-bank | other-weights | training-state
+    checkpoint: str = (  # good | other-backbone | other-size | other-bank | other-weights |
+        "good"  # training-state | no-thresholds
     )
 
 
@@ -262,9 +276,30 @@ ROWS += (
         Row(
             "output folder is a file",
             "predict",
-            r"File exists|Not a directory",
+            r"--out .* is a file; pass a folder",
             extra=("--out", "{file}"),
         ),
+    ]
+    + [
+        Row("glob pattern that matches nothing", "predict", r"pattern '.*\*\.tiff' matches no",
+            pattern_without_match),
+        Row("folder without images", "predict", r"folder .*empty holds no image",
+            folder_without_images),
+        Row("folder and glob pattern", "predict", OK, folder_and_pattern),
+        Row("negative threshold", "predict", r"--threshold must be a number in \[0, 1\]",
+            extra=("--threshold", "-0.5")),
+        Row("NaN threshold", "predict", r"--pixel-threshold must be a number in \[0, 1\]",
+            extra=("--pixel-threshold", "nan")),
+        Row(
+            "checkpoint without thresholds and no --threshold",
+            "predict",
+            r"holds no calibrated image threshold \(saved before thresholds were calibrated\); "
+            r"pass --threshold",
+            checkpoint="no-thresholds",
+        ),
+        Row("model file given to an export engine", "predict",
+            r"holds no prn_export\.json, so it is not an export folder",
+            extra=("--engine", "onnx")),
     ]
 )
 
@@ -283,8 +318,9 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
     shapes = [f.shape[1:] for f in model.backbone(torch.zeros(1, 3, *cfg.data.image_size))[:3]]
     meta = {**model.expected_prototype_meta(), "category": CATEGORY}
     model.set_prototypes(PrototypeBank([torch.rand(2, *s) for s in shapes], meta))
-    good = save_model(model, cfg, folder / "model.pt")
-    paths = {"good": good}
+    thresholds = {"image": 0.5, "image_rule": "val_f1", "image_normal_q995": 0.6, "pixel": 0.5}
+    good = save_model(model, cfg, folder / "model.pt", {"thresholds": thresholds})
+    paths = {"good": good, "no-thresholds": save_model(model, cfg, folder / "old.pt")}
     payload = torch.load(good, weights_only=True)
     variants = {
         "other-backbone": lambda p: p["prototypes"]["meta"].__setitem__("backbone", "resnet18"),

@@ -142,6 +142,35 @@ def test_result_names_no_absolute_path(reference_run):
     assert os.path.realpath(result["data_root"]) == os.path.realpath(result["split"]["root"])
 
 
+def test_thresholds_are_calibrated_on_validation_saved_and_reported(reference_run, tmp_path):
+    from prn_core.checkpoint import load_checkpoint
+    from prn_core.cli import main
+    from prn_core.evaluation import validation_thresholds
+    from prn_core.prepare import prepare_data, validation_set
+
+    result = json.loads((reference_run / RESULT).read_text())
+    th = result["thresholds"]
+    assert th["image_rule"] == "val_f1"
+    assert all(0.0 <= th[k] <= 1.0 for k in ("image", "image_normal_q995", "pixel"))
+    loaded = load_checkpoint(reference_run / MODEL)  # weights_only=True inside
+    assert loaded.thresholds.to_dict() == th
+    data = prepare_data(loaded.config, progress=False)  # the same split, validation only
+    again = validation_thresholds(loaded.model, validation_set(loaded.config, data), "cpu")
+    assert again.to_dict() == pytest.approx(th)
+    at, counts = result["metrics_at_threshold"], result["test_counts"]
+    assert at["threshold"] == th["image"] and at["image_rule"] == "val_f1"
+    assert (at["tp"] + at["fn"], at["fp"] + at["tn"]) == (counts["anomalous"], counts["normal"])
+    assert at["f1"] <= result["metrics"]["image_f1_max"] + 1e-12  # F1-max is the test optimum
+    assert "test-optimal" in result["metric_notes"]["image_f1_max"]
+    test_folder = data.root / loaded.config.data.category / "test"
+    assert main(["predict", str(test_folder), "--checkpoint", str(reference_run / MODEL),
+                 "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "scores.json").read_text())["predictions"]
+    assert rows and all(r["threshold_source"] == "checkpoint (val_f1)" for r in rows)
+    assert all(r["anomalous"] == (r["score"] >= th["image"]) for r in rows)
+    assert all(r["pixel_threshold"] == th["pixel"] for r in rows)
+
+
 def test_resume_refuses_a_different_config(reference_run, tmp_path):
     import shutil
 
