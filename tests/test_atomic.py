@@ -118,7 +118,7 @@ def test_prototype_bank_save_uses_a_unique_temporary_and_cleans_up(
 
 # Writes that are allowed outside prn_core/atomic.py, each with its reason.
 _ALLOWED = {
-    "viz.py": "savefig into an in-memory buffer",
+    "viz/widgets.py": "savefig into an in-memory buffer",
     "data/demo.py": "images written into a staging folder that is moved in with one rename",
     "data/download.py": "the resumable .part download is renamed into place when complete",
     "predict.py": "owned by the deployment rewrite (issue 11, item 4)",

@@ -11,6 +11,7 @@ from sklearn.metrics import roc_curve as sk_roc_curve
 from prn_core.metrics import (
     au_pro,
     compute_metrics,
+    confusion_counts,
     f1_max,
     image_auroc,
     pixel_ap,
@@ -118,6 +119,20 @@ def test_image_metric_errors_are_clear():
         image_auroc([0, 2], [0.1, 0.2])
     with pytest.raises(ValueError, match="NaN"):
         f1_max([0, 1], [0.1, np.nan])
+
+
+def test_confusion_counts_agree_with_sklearn_and_the_f1_max_threshold():
+    from sklearn.metrics import confusion_matrix
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 200)
+    scores = np.round(rng.normal(size=200) + labels, 1)  # ties at the threshold count as flagged
+    best = f1_max(labels, scores)
+    counts = confusion_counts(labels, scores, best.threshold)
+    (tn, fp), (fn, tp) = confusion_matrix(labels, scores >= best.threshold)
+    assert counts == {"TP": tp, "FN": fn, "FP": fp, "TN": tn}
+    assert 2 * tp / (2 * tp + fp + fn) == pytest.approx(best.f1)
+    assert confusion_counts([0, 0], [0.2, 0.9], 0.5) == {"TP": 0, "FN": 0, "FP": 1, "TN": 1}  # one class is fine
 
 
 # ------------------------------------------------------------------ pixel AUROC / AP

@@ -15,19 +15,34 @@ Design choices (where the unofficial code is broken, DESIGN 2.6):
   at least :data:`MIN_IMAGE_SIDE` pixels a side.
 * No parameter depends on the image size, so a model works at any multiple of 32.
 * Maps that a patch size does not divide are padded by edge replication and cropped back.
+
+:func:`attention_weights` reads the weights back out of a whole PRN (SDPA never materialises
+them), for figures and inspection.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from prn_core.models.backbone import image_batch
 from prn_core.models.fusion import conv_bn_relu
+from prn_core.models.prototypes import PROTOTYPE_STRIDES
 
-__all__ = ["MIN_IMAGE_SIDE", "MultiSizeAttention", "PatchAttention", "fit_patch_sizes"]
+if TYPE_CHECKING:  # prn imports this module
+    from prn_core.models.prn import PRN
+
+__all__ = [
+    "MIN_IMAGE_SIDE",
+    "MultiSizeAttention",
+    "PatchAttention",
+    "attention_weights",
+    "fit_patch_sizes",
+]
 
 MIN_IMAGE_SIDE = 128  # smallest image side the per-scale patch sizes are chosen for
 
@@ -157,3 +172,59 @@ class MultiSizeAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
+
+
+# --- inspection ----------------------------------------------------------------------------
+
+
+def _keep_output(record: dict[str, Any], key: str) -> Callable[..., None]:
+    """A forward hook that stores a module's output in ``record[key]``."""
+
+    def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+        record[key] = output.detach().float().cpu()
+
+    return hook
+
+
+@torch.no_grad()
+def attention_weights(model: PRN, images: Sequence[Any]) -> list[dict[str, Any]]:
+    """The attention weights of every MSA branch of ``model`` for ``images``.
+
+    ``F.scaled_dot_product_attention`` never materialises its weights, so they are recomputed,
+    without touching the model, from what each branch really computed: forward hooks capture the
+    token grid (output of ``embed``) and the queries and keys (output of ``qkv``), and the weights
+    are ``softmax(q k^T / sqrt(d_head))``, the scale SDPA uses. The model runs once in eval mode.
+    ``images`` are [0, 1] images of the model's size in any form
+    :func:`~prn_core.models.backbone.image_array` accepts.
+
+    Returns one record per layer and branch, finest scale first: ``stride``, ``layer``,
+    ``patch_size``, ``grid`` (h, w) of tokens and ``weights`` (B, heads, N, N), N = h * w, whose
+    rows sum to 1 (row n: how token n spreads its attention).
+    """
+    records: list[dict[str, Any]] = []
+    handles = []
+    for stride, msa in zip(PROTOTYPE_STRIDES, model.attention):
+        for layer, block in enumerate(msa.layers):
+            for branch in block.branches:
+                record: dict[str, Any] = {"stride": stride, "layer": layer, "patch_size": branch.patch_size,
+                                          "heads": branch.heads}
+                handles.append(branch.embed.register_forward_hook(_keep_output(record, "grid")))
+                handles.append(branch.qkv.register_forward_hook(_keep_output(record, "qkv")))
+                records.append(record)
+    pictures = image_batch(images)
+    was_training = model.training
+    try:
+        model.eval()
+        model(pictures.to(next(iter(model.backbone.buffers())).device))
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    for record in records:
+        b, d, h, w = record.pop("grid").shape
+        heads = record.pop("heads")
+        qkv = record.pop("qkv").reshape(b, h * w, 3, heads, d // heads)
+        q, k = qkv[:, :, 0].transpose(1, 2), qkv[:, :, 1].transpose(1, 2)  # (B, heads, N, d_head)
+        record["grid"] = (h, w)
+        record["weights"] = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(d // heads), dim=-1)
+    return records

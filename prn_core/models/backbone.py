@@ -27,11 +27,13 @@ Design choices:
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import timm
 import torch
 from torch import nn
@@ -45,11 +47,14 @@ __all__ = [
     "BackboneSpec",
     "build_backbone",
     "build_classifier",
+    "image_array",
+    "image_batch",
     "list_backbones",
     "load_weights_file",
     "map_state_dict_by_position",
     "register_backbone",
     "resolve_state_dict",
+    "top_classes",
 ]
 
 FEATURE_STRIDES: tuple[int, ...] = (4, 8, 16, 32)  # the maps PRN reads, finest first
@@ -121,6 +126,40 @@ class _Normalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) -> (B, 3, H, W)
         return (x - self.mean) / self.std
+
+
+# --- inputs --------------------------------------------------------------------------------
+
+
+def image_array(image: Any) -> np.ndarray:
+    """float32 (H, W, 3) in [0, 1] from a numpy/torch image: HWC or CHW, grey or RGB, uint8 or float.
+
+    uint8 images are divided by 255; anything else is clipped to [0, 1].
+
+    >>> chw = image_array(np.full((3, 4, 5), 255, np.uint8))
+    >>> chw.shape, float(chw.max()), image_array(np.zeros((2, 3))).shape
+    ((4, 5, 3), 1.0, (2, 3, 3))
+    """
+    array = np.asarray(image.detach().cpu() if hasattr(image, "detach") else image)
+    if array.dtype == np.uint8:
+        array = array.astype(np.float32) / 255.0
+    if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[2] not in (1, 3):
+        array = array.transpose(1, 2, 0)
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.shape[2] == 1:
+        array = np.repeat(array, 3, axis=2)
+    return np.clip(array.astype(np.float32), 0.0, 1.0)
+
+
+def image_batch(images: Sequence[Any]) -> torch.Tensor:
+    """The (B, 3, H, W) float32 batch in [0, 1] that encoders take, from images of one size in any
+    form :func:`image_array` accepts; on the CPU.
+
+    >>> image_batch([np.zeros((4, 6, 3), np.uint8)] * 2).shape
+    torch.Size([2, 3, 4, 6])
+    """
+    return torch.from_numpy(np.stack([image_array(im) for im in images])).permute(0, 3, 1, 2)
 
 
 # --- weights -------------------------------------------------------------------------------
@@ -306,6 +345,22 @@ def build_classifier(name: str, weights: str | Path = "auto") -> nn.Module:
     if state is not None:
         _load_learned(model, state, name)
     return nn.Sequential(_Normalize(spec.mean, spec.std), model).eval()
+
+
+@torch.no_grad()
+def top_classes(classifier: nn.Module, image: Any, k: int = 5, size: int = 224) -> list[tuple[int, str, float]]:
+    """The ``k`` most probable ImageNet classes of ``image`` as (index, name, probability).
+
+    ``classifier`` takes [0, 1] images (e.g. :func:`build_classifier`); ``image`` is anything
+    :func:`image_array` accepts, resized to ``size`` x ``size`` with antialiasing first.
+    """
+    from timm.data import ImageNetInfo
+
+    picture = nn.functional.interpolate(image_batch([image]), size=(size, size), mode="bilinear", antialias=True)
+    device = next(classifier.parameters()).device
+    probs, index = classifier(picture.to(device)).softmax(dim=-1)[0].cpu().topk(k)
+    info = ImageNetInfo()
+    return [(int(i), info.index_to_description(int(i)), float(p)) for p, i in zip(probs, index)]
 
 
 # --- registered encoders -------------------------------------------------------------------

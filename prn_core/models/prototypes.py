@@ -169,15 +169,27 @@ class PrototypeBank(nn.Module):
         """
         if mode not in _MODES:
             raise ValueError(f"residual mode must be one of {_MODES}, got {mode!r}")
-        picked = []
+        nearest = _nearest_image if mode == "image" else _nearest_patch
+        return [nearest(feat, proto) for feat, proto in self._pairs(features)]
+
+    def distances(self, features: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Whole-map L2 distance of every image to every prototype, per scale: [(B, K)] float32.
+
+        Row ``b``'s argmin is the prototype :meth:`nearest` assigns to image ``b`` in
+        ``mode="image"``; column ``k``'s argmin is the image closest to prototype ``k``.
+        """
+        return [_image_distances(feat, proto) for feat, proto in self._pairs(features)]
+
+    def _pairs(self, features: Sequence[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(float32 features, prototypes) per scale, after checking that their shapes match."""
+        pairs = []
         for feat, proto in zip(features, self.prototypes):
             if feat.shape[1:] != proto.shape[1:]:
                 raise PrototypeMismatchError(
                     f"features {tuple(feat.shape[1:])} do not match prototypes {tuple(proto.shape[1:])}"
                 )
-            feat = feat.float()  # distances over ~10^5 values overflow half precision under AMP
-            picked.append(_nearest_image(feat, proto) if mode == "image" else _nearest_patch(feat, proto))
-        return picked
+            pairs.append((feat.float(), proto))  # distances over ~10^5 values overflow half precision under AMP
+        return pairs
 
     def residuals(self, features: Sequence[torch.Tensor], mode: str = "image") -> list[torch.Tensor]:
         """Prototypical residuals R = (F - P)^2 per scale, each (B, C_i, h_i, w_i), in float32."""
@@ -204,10 +216,14 @@ def fuse_residual_maps(residuals: Sequence[torch.Tensor], image_size: tuple[int,
     return torch.stack(maps).sum(0)[:, 0]
 
 
+def _image_distances(feat: torch.Tensor, proto: torch.Tensor) -> torch.Tensor:
+    """(B, C, h, w), (K, C, h, w) -> (B, K): L2 distances between whole maps."""
+    return torch.cdist(feat.flatten(1)[None], proto.flatten(1)[None])[0]
+
+
 def _nearest_image(feat: torch.Tensor, proto: torch.Tensor) -> torch.Tensor:
     """(B, C, h, w), (K, C, h, w) -> (B, C, h, w): whole-map nearest prototype."""
-    dist = torch.cdist(feat.flatten(1)[None], proto.flatten(1)[None])[0]  # (B, K)
-    return proto[dist.argmin(dim=1)]
+    return proto[_image_distances(feat, proto).argmin(dim=1)]
 
 
 def _nearest_patch(feat: torch.Tensor, proto: torch.Tensor) -> torch.Tensor:

