@@ -277,7 +277,8 @@ def show_attention(model: PRN, image: Any, mask: Any | None = None, query: tuple
 
     Left panel: the image with the branch's patch grid and the query patch outlined in cyan. Right
     panel: the query's attention weights over all patches (mean over heads), coloured from 0 to
-    their maximum so that near-uniform attention looks uniform. ``query`` is a position (y, x)
+    their maximum so that near-uniform attention looks uniform, with a colorbar marking 0, the
+    uniform weight 1/N and the maximum. ``query`` is a position (y, x)
     in [0, 1]; by default the centre of ``mask`` when given, else the image centre.
     """
     picture = _to_image(image)
@@ -306,8 +307,13 @@ def show_attention(model: PRN, image: Any, mask: Any | None = None, query: tuple
                 grid.axvline(k * cell - 0.5, color="white", linewidth=0.4, alpha=0.7)
             grid.set_title(f"patch {record['patch_size']}: {h}x{w} = {h * w} tokens", fontsize=7)
             attention.imshow(picture * 0.35)
-            attention.imshow(weights, cmap="magma", alpha=0.85, extent=(-0.5, w * cell - 0.5, h * cell - 0.5, -0.5),
-                             interpolation="nearest", vmin=0, vmax=float(weights.max()))  # from 0: flat looks flat
+            shown = attention.imshow(weights, cmap="magma", alpha=0.85,
+                                     extent=(-0.5, w * cell - 0.5, h * cell - 0.5, -0.5),
+                                     interpolation="nearest", vmin=0, vmax=float(weights.max()))
+            # from 0, so flat attention looks flat; the bar marks the uniform weight 1/N
+            bar = fig.colorbar(shown, ax=attention, fraction=0.046, pad=0.02)
+            bar.set_ticks([0.0, 1.0 / (h * w), float(weights.max())])
+            bar.ax.tick_params(labelsize=5)
             attention.set_title(f"attention: max {weights.max():.3f}, uniform 1/{h * w}", fontsize=7)
             for ax in (grid, attention):
                 ax.axis("on")

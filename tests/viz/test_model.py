@@ -124,7 +124,11 @@ def test_show_attention_marks_the_query_at_the_mask_centre(model):
     mask = np.zeros((SIZE, SIZE), np.uint8)
     mask[40:48, 8:16] = 1  # centre (44, 12): stride 4, patch 1 -> token row 11, column 3
     fig = viz.show_attention(model, _image(), mask)
-    axes = np.array(fig.axes).reshape(3, 4)  # one row per stride; (grid, attention) per patch size
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    axes = np.array(panels).reshape(3, 4)  # one row per stride; (grid, attention) per patch size
+    assert len(bars) == 6  # one colorbar per attention panel, ticked at 0, 1/N and the maximum
+    assert bars[0].get_yticks()[1] == pytest.approx(1 / 256)
     query = axes[0, 0].patches[0]
     assert (query.get_x(), query.get_y(), query.get_width()) == (3 * 4 - 0.5, 11 * 4 - 0.5, 4)
     record = attention_weights(model, [_image()])[0]
