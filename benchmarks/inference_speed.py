@@ -190,7 +190,8 @@ def _limit(profile: dict) -> str:
     return (f"{top} layers take {part:.0%} of OpenVINO FP32 time at batch 1 (the encoder's and "
             f"decoder's convolutions); attention (FullyConnected + fused Subgraph) about "
             f"{attention:.0%}, upsampling (Interpolate) {share.get('Interpolate', 0):.0%}. A "
-            f"graph compiler gains little on FP32 convolutions; INT8 arithmetic reaches the target.")
+            f"graph compiler gains little on FP32 convolutions; INT8 arithmetic reaches the "
+            f"target.")
 
 
 def summarise(times: dict[int, list[float]], cpu: dict[int, list[float]]) -> dict:
