@@ -10,7 +10,7 @@ displays as one) and accepts numpy arrays or torch tensors in the package's conv
 * ``model``: the pipeline diagram, encoder maps, prototypes, residuals, top classes, MSF,
   attention, parameters;
 * ``evaluation``: the training history, predictions, curves, the focal loss, region overlap,
-  score histograms, thresholds, heatmap files;
+  score histograms, thresholds, calibrated thresholds, heatmap and mask files;
 * ``widgets``: the interactive threshold explorer;
 * ``comparisons``: ours against published numbers, stability over epochs, the per-category
   paper table, ablation deltas, speed benchmarks.
@@ -49,6 +49,7 @@ from prn_core.viz.data import (
     show_textures,
 )
 from prn_core.viz.evaluation import (
+    plot_calibration,
     plot_curves,
     plot_focal_loss,
     plot_history,
@@ -81,4 +82,4 @@ __all__ = ["show_anomalies", "anomaly_gallery", "overlay_mask", "plot_history", 
            "ThresholdExplorer", "threshold_explorer", "stretch_maps",
            "plot_metric_bars", "plot_stability", "plot_paper_table", "plot_ablation_deltas", "plot_model_speed",
            "plot_synthesis_speed", "plot_metrics_speed",
-           "show_resizing", "show_heatmap_files"]
+           "show_resizing", "show_heatmap_files", "plot_calibration"]

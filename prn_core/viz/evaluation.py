@@ -1,5 +1,6 @@
 """Figures of training and evaluation: the loss history, predictions, ROC and PRO curves, the
-focal loss, region overlap, score histograms, thresholds, and the heatmap files of a deployment.
+focal loss, region overlap, score histograms, thresholds, the calibrated thresholds on the
+score histograms, and the heatmap and mask files of a deployment.
 
 Every number drawn is computed by :mod:`prn_core.metrics` or :mod:`prn_core.losses`, with the
 inputs ``compute_metrics`` gets, so a figure's numbers are those of ``result.json``.
@@ -19,12 +20,13 @@ from matplotlib.figure import Figure
 from scipy import ndimage
 
 import prn_core.metrics as metrics
-from prn_core.data.images import read_image
+from prn_core.data.images import read_image, read_mask
 from prn_core.losses import FOCAL_ALPHA, focal_loss
 from prn_core.viz.common import BINARY_SCALE, CLASS_COLOURS, PROBABILITY_SCALE, SPLIT_STYLES, _no_ticks, _to_image
 
-__all__ = ["plot_curves", "plot_focal_loss", "plot_history", "plot_score_histograms", "plot_threshold",
-           "show_heatmap_files", "show_predictions", "show_region_overlap", "stretch_maps"]
+__all__ = ["plot_calibration", "plot_curves", "plot_focal_loss", "plot_history",
+           "plot_score_histograms", "plot_threshold", "show_heatmap_files", "show_predictions",
+           "show_region_overlap", "stretch_maps"]
 
 
 def plot_history(history: Sequence[dict], keys: Sequence[str] = ("image_auroc", "pixel_ap", "au_pro")) -> Figure:
@@ -307,15 +309,64 @@ def plot_threshold(images: np.ndarray, maps: np.ndarray, masks: np.ndarray, scor
     return fig
 
 
-def show_heatmap_files(predictions: Sequence[Mapping[str, Any]], count: int = 6, columns: int = 3) -> Figure:
+_CALIBRATED_LINES = (  # (key in the thresholds mapping, label, line style)
+    ("image", "F1-optimal on validation", "--"),
+    ("image_normal_q995", "99.5% of validation normals", ":"),
+)
+
+
+def plot_calibration(val_labels: np.ndarray, val_scores: np.ndarray, test_labels: np.ndarray,
+                     test_scores: np.ndarray, thresholds: Mapping[str, Any],
+                     bins: int = 20) -> Figure:
+    """The calibrated image thresholds over the validation and the test score histograms.
+
+    Left, the validation split the thresholds were chosen on (held-out normals and the same
+    images with a simulated anomaly); right, the test split they are applied to. Both panels
+    share one x-axis and one set of bins, with a vertical line at each threshold of
+    ``thresholds`` (``result.json``'s ``"thresholds"`` or ``Thresholds.to_dict()``): the
+    F1-optimal one (``"image"``) and the 99.5% normal quantile (``"image_normal_q995"``); a
+    ``None`` threshold is not drawn. Labels and scores are (N,) arrays; nothing is computed
+    beyond the bins.
+    """
+    panels = (("validation: held-out normals + simulated anomalies", val_labels, val_scores),
+              ("test: real defects, never used to choose", test_labels, test_scores))
+    drawn = [(key, label, style, float(thresholds[key]))
+             for key, label, style in _CALIBRATED_LINES if thresholds.get(key) is not None]
+    values = np.concatenate([np.asarray(scores, np.float64).reshape(-1)
+                             for _, _, scores in panels] + [np.array([t for *_, t in drawn])])
+    low, high = float(values.min()), float(values.max())
+    edges = np.linspace(low, high if high > low else low + 1e-6, bins + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), sharex=True)
+    for ax, (title, labels, scores) in zip(axes, panels):
+        labels = np.asarray(labels).reshape(-1)
+        scores = np.asarray(scores, np.float64).reshape(-1)
+        for value, name, colour in CLASS_COLOURS:
+            ax.hist(scores[labels == value], bins=edges, alpha=0.6, color=colour,
+                    label=f"{name} ({int((labels == value).sum())})")
+        for _, label, style, at in drawn:
+            ax.axvline(at, color="black", linestyle=style, linewidth=1.2,
+                       label=f"{label}: {at:.3f}")
+        ax.set(xlabel="image score", ylabel="images", title=title)
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def show_heatmap_files(predictions: Sequence[Mapping[str, Any]], count: int = 6, columns: int = 3,
+                       masks: bool = False) -> Figure:
     """The heatmap PNGs ``prn predict`` wrote, titled with file name and score.
 
     ``predictions`` is the ``"predictions"`` list of its ``scores.json`` (keys ``image``,
-    ``score``, ``heatmap``), so the figure shows exactly what a deployment hands over.
+    ``score``, ``heatmap``), so the figure shows exactly what a deployment hands over. With
+    ``masks=True`` each prediction is a column of three files: the input image, the heatmap and
+    the binary defect mask (key ``mask``), titled with the decision (key ``anomalous``).
     """
     rows = list(predictions)[:count]
     if not rows:
         raise ValueError("show_heatmap_files got no predictions; pass scores.json's 'predictions' list")
+    if masks:
+        return _show_decisions(rows)
     n_rows = math.ceil(len(rows) / columns)
     fig, axes = plt.subplots(n_rows, columns, figsize=(2.3 * columns, 2.4 * n_rows), squeeze=False)
     for ax in axes.ravel():
@@ -323,5 +374,22 @@ def show_heatmap_files(predictions: Sequence[Mapping[str, Any]], count: int = 6,
     for ax, row in zip(axes.ravel(), rows):
         ax.imshow(read_image(Path(row["heatmap"])))
         ax.set_title(f"{Path(row['image']).name}\nscore {row['score']:.3f}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _show_decisions(rows: Sequence[Mapping[str, Any]]) -> Figure:
+    """One column per prediction: image file, heatmap PNG, mask PNG (white = defect)."""
+    fig, axes = plt.subplots(3, len(rows), figsize=(1.9 * len(rows), 6.0), squeeze=False)
+    for column, row in zip(axes.T, rows):
+        column[0].imshow(read_image(Path(row["image"])))
+        column[1].imshow(read_image(Path(row["heatmap"])))
+        column[2].imshow(read_mask(Path(row["mask"])), **BINARY_SCALE)
+        decision = "anomalous" if row.get("anomalous") else "passed"
+        column[0].set_title(f"{Path(row['image']).name}\nscore {row['score']:.3f}, {decision}",
+                            fontsize=7)
+    _no_ticks(axes)
+    for ax, name in zip(axes[:, 0], ("image", "heatmap", "defect mask")):
+        ax.set_ylabel(name, fontsize=8)
     fig.tight_layout()
     return fig

@@ -1,8 +1,10 @@
 """viz.evaluation: the history, predictions, curves, the focal loss, region overlap, score
-histograms, thresholds and heatmap files; every number drawn is the metrics' own."""
+histograms, thresholds, calibrated thresholds, heatmap and mask files; every number drawn is
+the metrics' own."""
 from __future__ import annotations
 
 import cv2
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from figure_checks import array, assert_pictures_in_range, scale
@@ -197,3 +199,55 @@ def test_show_heatmap_files_draws_the_files_and_errors(tmp_path):
     assert all(array(ax).shape == (32, 48, 3) for ax in drawn)
     with pytest.raises(ValueError, match="no predictions"):
         viz.show_heatmap_files([])
+
+
+def test_show_heatmap_files_with_masks_draws_image_heatmap_and_mask_per_prediction(tmp_path):
+    rows = []
+    for i in range(2):
+        image, heat, mask = (tmp_path / f"{name}{i}.png" for name in ("part_", "h", "m"))
+        cv2.imwrite(str(image), np.full((24, 40, 3), 30 * i, np.uint8))
+        cv2.imwrite(str(heat), np.full((16, 16, 3), 200, np.uint8))
+        written = np.zeros((24, 40), np.uint8)
+        written[:, 20:] = 255
+        cv2.imwrite(str(mask), written)
+        rows.append({"image": str(image), "score": 0.2 + 0.5 * i, "anomalous": bool(i),
+                     "heatmap": str(heat), "mask": str(mask)})
+    fig = viz.show_heatmap_files(rows, masks=True)
+    assert len(fig.axes) == 3 * 2  # rows image / heatmap / mask, one column per prediction
+    images, heats, masks = fig.axes[:2], fig.axes[2:4], fig.axes[4:]
+    assert [int(array(ax)[0, 0, 0]) for ax in images] == [0, 30]
+    assert all(array(ax).shape == (16, 16, 3) for ax in heats)
+    np.testing.assert_array_equal(array(masks[0]), (written > 0).astype(np.uint8))
+    assert all(scale(ax.images[0]) == ("gray", 0, 1) for ax in masks)
+    assert ["passed" in images[0].get_title(), "anomalous" in images[1].get_title()] == [True, True]
+
+
+# --- calibration -----------------------------------------------------------------------------
+
+
+def test_plot_calibration_draws_both_splits_with_the_thresholds_on_one_x_axis():
+    val_labels, val_scores = np.array([0, 0, 0, 1, 1, 1]), np.array([0.1, 0.15, 0.2, 0.5, 0.6, 0.9])
+    test_labels, test_scores = np.array([0, 0, 1, 1]), np.array([0.05, 0.3, 0.4, 0.95])
+    thresholds = {"image": 0.35, "image_rule": "val_f1", "image_normal_q995": 0.2, "pixel": 0.5}
+    fig = viz.plot_calibration(val_labels, val_scores, test_labels, test_scores, thresholds)
+    assert len(fig.axes) == 2
+    val_ax, test_ax = fig.axes
+    assert val_ax.get_xlim() == test_ax.get_xlim()
+    low, high = val_ax.get_xlim()
+    assert low <= 0.05 and high >= 0.95  # every score of both splits is in view
+    for ax, scores in ((val_ax, val_scores), (test_ax, test_scores)):
+        assert sum(p.get_height() for p in ax.patches) == len(scores)  # each image counted once
+        lines = [list(line.get_xdata()) for line in ax.get_lines()]
+        assert lines == [[0.35, 0.35], [0.2, 0.2]]  # F1-optimal, then the normal quantile
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert any("F1" in t and "0.350" in t for t in legend)
+        assert any("99.5%" in t and "0.200" in t for t in legend)
+    plt.close(fig)
+    assert fig.number not in plt.get_fignums()
+
+
+def test_plot_calibration_skips_a_missing_threshold():
+    thresholds = {"image": 0.5, "image_normal_q995": None}
+    fig = viz.plot_calibration([0, 1], [0.2, 0.8], [0, 1], [0.1, 0.9], thresholds)
+    assert all(len(ax.get_lines()) == 1 for ax in fig.axes)
+    plt.close(fig)
