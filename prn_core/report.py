@@ -59,6 +59,7 @@ def write_report(trained: Any, ev: Any, result: dict[str, Any], out_dir: str | P
         f"(seen anomalies removed: {result['protocol'] != 'leaky'})",
         f"- training: {result['train_seconds']:.0f} s on {result['hardware'].get('gpu') or result['hardware']['processor']}",
         f"- commit: {result['git_commit']}",
+        *_decision_lines(result),
         "",
         *[f"![{name}]({path.name})" for name, path in figures.items()],
         "",
@@ -66,6 +67,18 @@ def write_report(trained: Any, ev: Any, result: dict[str, Any], out_dir: str | P
     report = out_dir / "report.md"
     write_text_atomic(report, "\n".join(lines))
     return report
+
+
+def _decision_lines(result: dict[str, Any]) -> list[str]:
+    """The calibrated decision rule and how it does on test; F1-max above is test-optimal."""
+    at = result.get("metrics_at_threshold")
+    if not at:
+        return []
+    return [
+        f"- decision threshold (calibrated on validation, {at['image_rule']}): {at['threshold']:.3f}; "
+        f"on test: precision {at['precision']:.3f}, recall {at['recall']:.3f}, F1 {at['f1']:.3f} "
+        f"(image_f1_max is test-optimal, a ceiling, not a deployable rule)",
+    ]
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:

@@ -241,3 +241,6 @@ def test_demo_end_to_end(capsys, tmp_path):
     row = next(line for line in report.splitlines() if line.startswith("| pixel_auroc |"))
     assert row == (f"| pixel_auroc | {result['metrics']['pixel_auroc']:.3f} "
                    f"| {baseline['pixel_auroc']:.3f} |")
+    at = result["metrics_at_threshold"]  # the calibrated rule, reported beside the test-optimal F1
+    line = next(line for line in report.splitlines() if line.startswith("- decision threshold"))
+    assert f"{at['threshold']:.3f}" in line and f"recall {at['recall']:.3f}" in line
