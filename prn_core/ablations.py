@@ -18,7 +18,7 @@ from .runinfo import write_json_atomic
 from .prepare import resolve_config
 
 __all__ = ["ABLATIONS", "ablation_jobs", "run_ablations", "ablation_stats", "ablation_rows",
-           "ablation_effects"]
+           "ablation_effects", "ablation_table"]
 
 # name: (what it tests, overrides)
 ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -114,3 +114,25 @@ def ablation_effects(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             effects.append({"variant": name, "metric": metric, "delta": delta, "spread": spread,
                             "beyond_spread": None if spread is None else abs(delta) > spread})
     return effects
+
+
+def ablation_table(results: Sequence[dict[str, Any]], metrics: Sequence[str],
+                   digits: int = 3) -> list[list[str]]:
+    """Rows (header first) of each variant's mean +- sample std over seeds, for a checked cell.
+
+    With one seed there is no spread, and only the mean is shown.
+
+    >>> rows = [{"variant": "baseline", "seed": s, "metrics": {"au_pro": v}}
+    ...         for s, v in enumerate([0.90, 0.92, 0.94])]
+    >>> ablation_table(rows, ["au_pro"])
+    [['variant', 'au_pro'], ['baseline', '0.920 ± 0.020']]
+    """
+    stats = ablation_stats(results)
+    table = [["variant", *metrics]]
+    for name, per_metric in stats.items():
+        cells = []
+        for metric in metrics:
+            mean, std = per_metric[metric]["mean"], per_metric[metric]["std"]
+            cells.append(f"{mean:.{digits}f}" + ("" if std is None else f" ± {std:.{digits}f}"))
+        table.append([name, *cells])
+    return table

@@ -1,7 +1,7 @@
 import pytest
 
 from prn_core.ablations import (ABLATIONS, ablation_effects, ablation_jobs, ablation_rows, ablation_stats,
-                                run_ablations)
+                                ablation_table, run_ablations)
 from prn_core.config import get_profile, override
 from prn_core.synthesis.mix import kind_proportions
 from prn_core.prepare import check_run
@@ -62,6 +62,14 @@ def test_effects_are_real_only_beyond_the_seed_spread():
     assert effects["small"]["spread"] == pytest.approx(0.04) and not effects["small"]["beyond_spread"]
     single = ablation_effects(_rows("baseline", [0.5]) + _rows("big", [0.4]))
     assert single[-1]["spread"] is None and single[-1]["beyond_spread"] is None
+
+
+def test_table_shows_mean_and_sample_std_per_variant_in_order():
+    results = _rows("baseline", [0.50, 0.52, 0.54]) + _rows("big", [0.40, 0.41, 0.42])
+    assert ablation_table(results, ["au_pro"]) == [
+        ["variant", "au_pro"], ["baseline", "0.520 ± 0.020"], ["big", "0.410 ± 0.010"]]
+    assert ablation_table(_rows("baseline", [0.5]), ["au_pro"], digits=2) == [
+        ["variant", "au_pro"], ["baseline", "0.50"]]  # one seed: no spread to show
 
 
 def test_jobs_cover_every_variant_and_seed_in_their_own_folder(tmp_path):
