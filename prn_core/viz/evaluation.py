@@ -43,7 +43,9 @@ def plot_history(history: Sequence[dict], keys: Sequence[str] = ("image_auroc", 
             if any(v is not None for v in values):
                 ax_metric.plot(epochs, [np.nan if v is None else v for v in values], style, marker="o",
                                label=f"{split} {key}")
-    ax_metric.set(xlabel="epoch", ylabel="metric", title="validation (solid) / test monitor (dashed)")
+    monitored = any(row.get("test") for row in history)  # the test monitor is opt-in
+    title = "validation (solid) / test monitor (dashed)" if monitored else "validation"
+    ax_metric.set(xlabel="epoch", ylabel="metric", title=title)
     ax_metric.legend(fontsize=7)
     fig.tight_layout()
     return fig

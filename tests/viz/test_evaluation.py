@@ -42,6 +42,14 @@ def test_plot_history_draws_every_loss_and_logged_metric_validation_solid_test_d
     styles = {line.get_label().split()[0]: line.get_linestyle() for line in fig.axes[1].get_lines()}
     assert styles == {"val": "-", "test": "--"}
     assert len(fig.axes[1].get_lines()) == 2 * 3
+    assert "test monitor" in fig.axes[1].get_title()
+
+
+def test_plot_history_names_no_test_monitor_when_none_was_logged():
+    history = [{k: v for k, v in row.items() if k != "test"} for row in _history()]
+    ax = viz.plot_history(history).axes[1]
+    assert {line.get_label().split()[0] for line in ax.get_lines()} == {"val"}
+    assert "test" not in ax.get_title()
 
 
 def test_predictions_share_one_colour_scale_with_a_colorbar(predictions):
