@@ -104,6 +104,9 @@ def plot_stability(history: Sequence[Mapping[str, Any]],
                    split: str = "test") -> Figure:
     """One panel per metric: the per-epoch ``split`` monitor and the validation curve of a run.
 
+    ``split="val"`` draws the validation curve alone, for runs made without the (opt-in) test
+    monitor: how far the final epoch is from the best one on the split selection may use.
+
     The best epoch of the monitor is circled and the final epoch marked with a square; the gap
     between them is in each panel's title. The test monitor only *shows* how stable training
     is: the reported model is the final one (or the best on validation), never the best on test.
@@ -125,7 +128,8 @@ def plot_stability(history: Sequence[Mapping[str, Any]],
         ax.title.set_fontsize(8)
     axes[0, 0].set_ylabel("metric")
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle(f"per-epoch {split} monitor: plotted only, never used to pick the model", fontsize=9)
+    fig.suptitle("per-epoch validation: the only split a run may select on" if split == "val" else
+                 f"per-epoch {split} monitor: plotted only, never used to pick the model", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -106,6 +106,18 @@ def test_plot_stability_draws_validation_solid_and_test_dashed():
     assert styles == {("test monitor", "--"), ("validation", "-")}
 
 
+def test_plot_stability_on_validation_alone_for_runs_without_a_test_monitor():
+    history = [{"epoch": e, "val": {"au_pro": v}} for e, v in [(1, 0.5), (2, 0.9), (3, 0.8)]]
+    with pytest.raises(ValueError, match="monitor_test"):
+        viz.plot_stability(history, metrics=("au_pro",))  # the default asks for the test monitor
+    fig = viz.plot_stability(history, metrics=("au_pro",), split="val")
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    assert "validation" not in lines  # the curve is drawn once, as the val monitor
+    np.testing.assert_allclose(lines["val monitor"].get_ydata(), [0.5, 0.9, 0.8])
+    assert list(lines["best epoch"].get_xdata()) == [2]
+    assert "select" in fig._suptitle.get_text()
+
+
 # --- ablations --------------------------------------------------------------------------------
 
 
