@@ -118,15 +118,27 @@ def provenance(result: Mapping[str, Any]) -> str:
 
 
 def results_table(named: Mapping[str, Mapping[str, float | None]], metrics: Sequence[str] = METRICS,
-                  digits: int = 3) -> list[list[str]]:
+                  digits: int = 3,
+                  errors: Mapping[str, Mapping[str, float | None]] | None = None) -> list[list[str]]:
     """Rows (header first) of formatted metrics per named method; a missing metric shows as ``-``.
+
+    ``errors`` (method -> metric -> sample std over seeds, as :func:`seed_means` gives) appends
+    ``± std`` to a cell; a single seed (None) gets no spread rather than a made-up zero.
 
     >>> results_table({"ours": {"image_auroc": 0.99512, "pixel_auroc": 0.5}}, ("image_auroc", "au_pro"))
     [['method', 'I-AUROC', 'AU-PRO'], ['ours', '0.995', '-']]
+    >>> results_table({"ours": {"au_pro": 0.9}}, ("au_pro",), errors={"ours": {"au_pro": 0.0123}})[1]
+    ['ours', '0.900 ± 0.012']
     """
+    def cell(name: str, metric: str, value: float | None) -> str:
+        if value is None:
+            return "-"
+        std = (errors or {}).get(name, {}).get(metric)
+        return f"{value:.{digits}f}" + ("" if std is None else f" ± {std:.{digits}f}")
+
     rows = [["method", *(METRIC_LABELS.get(m, m) for m in metrics)]]
     for name, values in named.items():
-        rows.append([name, *("-" if values.get(m) is None else f"{values[m]:.{digits}f}" for m in metrics)])
+        rows.append([name, *(cell(name, m, values.get(m)) for m in metrics)])
     return rows
 
 
