@@ -35,6 +35,7 @@ from prn_core.viz.comparisons import (
     plot_reference_means,
     plot_stability,
     plot_synthesis_speed,
+    plot_val_vs_test,
 )
 from prn_core.viz.data import (
     anomaly_gallery,
@@ -81,5 +82,5 @@ __all__ = ["show_anomalies", "anomaly_gallery", "overlay_mask", "plot_history", 
            "plot_focal_loss", "show_region_overlap", "plot_score_histograms", "plot_threshold",
            "ThresholdExplorer", "threshold_explorer", "stretch_maps",
            "plot_metric_bars", "plot_stability", "plot_paper_table", "plot_ablation_deltas", "plot_model_speed",
-           "plot_synthesis_speed", "plot_metrics_speed",
+           "plot_synthesis_speed", "plot_metrics_speed", "plot_val_vs_test",
            "show_resizing", "show_heatmap_files", "plot_calibration"]

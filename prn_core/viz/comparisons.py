@@ -17,7 +17,7 @@ from prn_core.reference import MEANS, PAPER, UNOFFICIAL
 from prn_core.results import METRIC_LABELS, UNOFFICIAL_SPEED, final_vs_best
 from prn_core.viz.common import SPLIT_STYLES
 
-__all__ = ["plot_ablation_deltas", "plot_metric_bars", "plot_metrics_speed", "plot_model_speed", "plot_paper_table",
+__all__ = ["plot_ablation_deltas", "plot_metric_bars", "plot_val_vs_test", "plot_metrics_speed", "plot_model_speed", "plot_paper_table",
            "plot_reference_means", "plot_stability", "plot_synthesis_speed"]
 
 
@@ -209,6 +209,45 @@ def plot_ablation_deltas(results: Sequence[Mapping[str, Any]],
     axes[0, 0].set_yticks(range(len(names)), names)
     axes[0, 0].invert_yaxis()
     fig.tight_layout()
+    return fig
+
+
+def plot_val_vs_test(record: Mapping[str, Any], metrics: Sequence[str] = ("pixel_auroc", "au_pro", "pixel_ap"),
+                     ) -> Figure:
+    """Each run's validation score against its real-test score, one panel per metric.
+
+    ``record`` is ``results/experiments/hard_defects.json`` (``benchmarks/hard_defects.py``).
+    Validation (held-out normals plus simulated anomalies) is the only split a run may select on;
+    a point below the diagonal is a run whose validation over-promised what real defects gave.
+    Colour is the hypothesis, marker the dataset, so a change that only makes validation harder
+    (moves left) is told apart from one that helps on real defects (moves up).
+    """
+    runs = record["runs"]
+    names = list(dict.fromkeys(r["name"] for r in runs))
+    categories = list(dict.fromkeys(r["category"] for r in runs))
+    markers = "osD^v<>"
+    colours = plt.get_cmap("tab10").colors
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics), 3.6), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        points = [(r["val"].get(metric), r["test"][metric]) for r in runs]
+        values = [v for pair in points for v in pair if v is not None]
+        low = min(values, default=0.0) - 0.02
+        ax.plot([low, 1.0], [low, 1.0], color="#999999", linewidth=0.8, linestyle="--")
+        for r, (val, test) in zip(runs, points):
+            if val is None:
+                continue
+            ax.scatter(val, test, s=28, color=colours[names.index(r["name"]) % 10],
+                       marker=markers[categories.index(r["category"]) % len(markers)],
+                       edgecolor="black", linewidth=0.4)
+        ax.set(xlim=(low, 1.0), ylim=(low, 1.0), xlabel="validation (simulated anomalies)",
+               ylabel="test (real defects)", title=_label(metric))
+        ax.set_aspect("equal")
+    handles = [plt.Line2D([], [], linestyle="", marker="o", color=colours[i % 10], label=name)
+               for i, name in enumerate(names)]
+    handles += [plt.Line2D([], [], linestyle="", marker=markers[i % len(markers)], color="#555555",
+                           label=category) for i, category in enumerate(categories)]
+    fig.legend(handles=handles, fontsize=7, ncol=min(len(handles), 6), loc="lower center", frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
     return fig
 
 

@@ -190,3 +190,17 @@ def test_plot_metrics_speed_compares_binned_with_exact():
     assert [p.get_height() for p in memory.patches] == [40.0, 400.0]
     assert [p.get_width() for p in error.patches] == [1e-8, 1e-16]  # an exact zero is drawn at the floor
     assert error.get_xscale() == "log"
+
+
+def test_plot_val_vs_test_puts_each_run_at_its_validation_and_test_score():
+    runs = [{"name": name, "category": cat, "val": {"au_pro": v}, "test": {"au_pro": t}}
+            for name, cat, v, t in (("baseline", "tile", 0.93, 0.83), ("shading", "tile", 0.86, 0.84),
+                                    ("baseline", "bottle", 0.92, 0.98))]
+    fig = viz.plot_val_vs_test({"runs": runs}, metrics=("au_pro",))
+    ax = fig.axes[0]
+    offsets = np.concatenate([c.get_offsets() for c in ax.collections])
+    assert np.allclose(offsets, [[0.93, 0.83], [0.86, 0.84], [0.92, 0.98]])
+    diagonal = ax.lines[0].get_xydata()
+    assert np.allclose(diagonal[:, 0], diagonal[:, 1])  # the line where validation predicts test
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["baseline", "shading", "tile", "bottle"]
