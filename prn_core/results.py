@@ -26,7 +26,7 @@ from .reference import (  # re-exported: the chapters read them from here
 
 __all__ = ["METRICS", "METRIC_LABELS", "COMMANDS", "TEAM_REFERENCES", "TEAM_REFERENCE_SOURCE", "UNOFFICIAL_AU_PRO_SWINGS",
            "UNOFFICIAL_SPEED", "UNOFFICIAL_SPEED_SOURCE", "find_result", "load_result", "load_results", "provenance",
-           "results_table", "format_table", "final_vs_best", "seed_means"]
+           "results_table", "format_table", "final_vs_best", "seed_means", "seed_row"]
 
 METRICS: tuple[str, ...] = ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap")
 METRIC_LABELS: dict[str, str] = {"image_auroc": "I-AUROC", "pixel_auroc": "P-AUROC", "au_pro": "AU-PRO",
@@ -187,3 +187,19 @@ def seed_means(summary: Mapping[str, Any], category: str,
     :func:`prn_core.viz.plot_metric_bars` and :func:`results_table`."""
     entry = summary["categories"][category]
     return ({m: entry[m]["mean"] for m in metrics}, {m: entry[m]["std"] for m in metrics})
+
+
+def seed_row(summary: Mapping[str, Any] | None, category: str, label: str,
+             metrics: Sequence[str] = METRICS) -> tuple[dict, dict, dict[str, float]]:
+    """One category of a ``prn reproduce`` ``summary.json`` as a table row and its spread.
+
+    Returns ``({name: means}, {name: sample stds}, {metric: worst seed})`` with ``name`` saying
+    how many seeds the mean is over, ready for :func:`results_table` (``errors=``) and
+    :func:`prn_core.viz.plot_metric_bars`; three empty dicts when there is no summary yet.
+    """
+    if not summary:
+        return {}, {}, {}
+    means, stds = seed_means(summary, category, metrics)
+    entry = summary["categories"][category]
+    name = f"{label}, mean of {len(entry['seeds'])} seeds"
+    return {name: means}, {name: stds}, {m: entry[m]["worst"] for m in metrics}

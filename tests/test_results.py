@@ -90,3 +90,20 @@ def test_load_result_prints_the_command_for_a_missing_file(tmp_path, capsys):
 
 def test_every_registered_command_runs_the_prn_cli_or_a_benchmark():
     assert all(c.startswith(("prn ", "python benchmarks/")) for c in COMMANDS.values())
+
+
+def test_seed_row_names_the_seed_count_and_gives_spread_and_worst_seed():
+    from prn_core.reproduce import summarise
+    from prn_core.results import seed_row
+
+    runs = [{"category": "tile", "seed": s, "profile": "cpu", "metrics": {
+        "image_auroc": v, "pixel_auroc": v, "au_pro": v, "pixel_ap": v, "image_f1_max": v}}
+        for s, v in enumerate((0.9, 0.8, 0.7))]
+    named, spread, worst = seed_row(summarise(runs), "tile", "ours", ("au_pro",))
+    assert list(named) == ["ours, mean of 3 seeds"] and list(spread) == list(named)
+    assert named["ours, mean of 3 seeds"]["au_pro"] == pytest.approx(0.8)
+    assert spread["ours, mean of 3 seeds"]["au_pro"] == pytest.approx(0.1)
+    assert worst == {"au_pro": pytest.approx(0.7)}
+    rows = results_table(named, ("au_pro",), errors=spread)
+    assert rows[1] == ["ours, mean of 3 seeds", "0.800 ± 0.100"]
+    assert seed_row(None, "tile", "ours") == ({}, {}, {})
