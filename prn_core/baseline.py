@@ -43,5 +43,7 @@ def evaluate_residual_baseline(backbone: Backbone, bank: PrototypeBank, samples:
     labels = np.asarray([s.label for s in samples])
     masks = np.stack([cache.mask(s) for s in samples]).astype(np.uint8)
     valid = np.stack([cache.valid(s) for s in samples])
-    metrics = compute_metrics(labels, scores, masks, maps, valid=None if valid.all() else valid)
-    return EvalResult(metrics, labels, scores, maps, masks, [str(s.path) for s in samples])
+    region = None if valid.all() else valid
+    metrics = compute_metrics(labels, scores, masks, maps, valid=region)
+    return EvalResult(metrics, labels, scores, maps, masks, [str(s.path) for s in samples], region,
+                      [s.defect_type for s in samples])

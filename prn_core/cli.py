@@ -160,9 +160,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         cfg = override(cfg, **{"data.category": args.category})
     split = check_run(cfg)
     ev = evaluate(model, split.test, ImageCache(cfg.data.image_size, keep_aspect=cfg.data.keep_aspect))
+    by_type = ev.by_defect_type()
     print(json.dumps(ev.metrics, indent=2))
+    for defect, m in by_type.items():
+        print(f"  {defect:>16} ({m['count']:>3}): " + "  ".join(
+            f"{k} {m[k]:.3f}" for k in ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap")))
     if args.out:
-        write_json_atomic(args.out, {"checkpoint": str(args.checkpoint), "metrics": ev.metrics})
+        write_json_atomic(args.out, {"checkpoint": str(args.checkpoint), "metrics": ev.metrics,
+                                     "metrics_by_defect_type": by_type})
     return 0
 
 

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from . import distributed
 from .data import ImageCache, Sample
 from .calibrate import Thresholds, calibrate
-from .metrics import compute_metrics
+from .metrics import compute_metrics, metrics_by_group
 from .models import PRN
 from .prepare import ValidationSet
 
@@ -39,10 +39,19 @@ class EvalResult:
     masks: np.ndarray  # (N, H, W) uint8
     paths: list[str] = field(default_factory=list)
     valid: np.ndarray | None = None  # (N, H, W) bool, False on keep_aspect padding; None = none
+    defect_types: list[str] = field(default_factory=list)  # per image, as the dataset names them
 
     def metric_inputs(self) -> dict[str, Any]:
         """Keyword arguments that make any pixel metric or figure agree with :attr:`metrics`."""
         return {"masks": self.masks, "maps": self.maps, "valid": self.valid}
+
+    def by_defect_type(self) -> dict[str, dict[str, float]]:
+        """Every metric per defect type, each type against all normals
+        (:func:`prn_core.metrics.metrics_by_group`); empty when the images carry no types."""
+        if len(self.defect_types) != len(self.labels):
+            return {}
+        return metrics_by_group(self.labels, self.scores, self.masks, self.maps, self.defect_types,
+                                valid=self.valid)
 
 
 @torch.no_grad()
@@ -104,7 +113,8 @@ def evaluate(model: PRN, samples: Sequence[Sample], cache: ImageCache,
     metrics = compute_metrics(labels, scores_arr, masks_arr, maps_arr, valid=valid_arr,
                               shards=shards)
     return EvalResult(
-        metrics, labels, scores_arr, maps_arr, masks_arr, [str(s.path) for s in samples], valid_arr
+        metrics, labels, scores_arr, maps_arr, masks_arr, [str(s.path) for s in samples], valid_arr,
+        [s.defect_type for s in samples],
     )
 
 

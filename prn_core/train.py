@@ -255,6 +255,8 @@ def run(cfg: PRNConfig, out_dir: str | Path, resume: bool = False, progress: boo
         "metrics_at_threshold": None,
         "test_counts": {"normal": int((ev.labels == 0).sum()),
                         "anomalous": int((ev.labels == 1).sum())},
+        # which defects a model misses; ev holds only this rank's images under torchrun
+        "metrics_by_defect_type": ev.by_defect_type() if distributed.world_size() == 1 else None,
     }
     result = portable_paths(result)  # committed results name no folder of this machine
     result["config_fingerprint"] = config_fingerprint(result["config"])

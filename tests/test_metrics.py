@@ -336,3 +336,28 @@ def test_working_memory_does_not_grow_with_the_number_of_maps():
     small, large = peak_bytes(20), peak_bytes(80)
     assert large < 1.3 * small
     assert large < 4 * 2**20
+
+
+def test_metrics_by_group_scores_each_defect_type_against_all_normals():
+    from prn_core.metrics import metrics_by_group
+
+    rng = np.random.default_rng(0)
+    masks = np.zeros((6, 8, 8), np.uint8)
+    masks[2:4, 2:5, 2:5] = 1  # two "crack" images
+    masks[4:6, 0:4, :] = 1  # two "uneven" images
+    maps = rng.uniform(0, 0.2, (6, 8, 8)).astype(np.float32)
+    maps[2:4] += 0.8 * masks[2:4]  # cracks are found exactly
+    labels = np.array([0, 0, 1, 1, 1, 1])
+    scores = np.array([0.1, 0.2, 0.9, 0.8, 0.15, 0.05])  # uneven scores among the normals
+    groups = ["good", "good", "crack", "crack", "uneven", "uneven"]
+    out = metrics_by_group(labels, scores, masks, maps, groups)
+    assert list(out) == ["crack", "uneven"]
+    assert out["crack"]["count"] == 2 and out["uneven"]["count"] == 2
+    assert out["crack"]["image_auroc"] == pytest.approx(1.0)
+    assert out["uneven"]["image_auroc"] == pytest.approx(0.25)  # 0.15 beats 0.1 only
+    assert out["crack"]["pixel_auroc"] == pytest.approx(1.0, abs=1e-3)
+    keep = [0, 1, 4, 5]
+    assert out["uneven"] == {**compute_metrics(labels[keep], scores[keep], masks[keep], maps[keep]),
+                             "count": 2}
+    with pytest.raises(ValueError, match="one group per image"):
+        metrics_by_group(labels, scores, masks, maps, groups[:3])

@@ -171,6 +171,26 @@ def test_thresholds_are_calibrated_on_validation_saved_and_reported(reference_ru
     assert all(r["pixel_threshold"] == th["pixel"] for r in rows)
 
 
+def test_result_breaks_the_test_metrics_down_by_defect_type(reference_run, tmp_path):
+    from prn_core.cli import main
+
+    result = json.loads((reference_run / RESULT).read_text())
+    by_type = result["metrics_by_defect_type"]
+    test_types = {Path(p).parent.name for p in result["split"]["files"]["test"]} - {"good"}
+    assert set(by_type) == test_types and len(by_type) >= 2
+    assert sum(m["count"] for m in by_type.values()) == result["test_counts"]["anomalous"]
+    for m in by_type.values():
+        assert all(0.0 <= m[k] <= 1.0 for k in ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap"))
+    # every type is scored against all normals, so the whole set's image AUROC lies in their range
+    aurocs = [m["image_auroc"] for m in by_type.values()]
+    assert min(aurocs) - 1e-9 <= result["metrics"]["image_auroc"] <= max(aurocs) + 1e-9
+    assert main(["evaluate", "--checkpoint", str(reference_run / MODEL),
+                 "--out", str(tmp_path / "eval.json")]) == 0
+    again = json.loads((tmp_path / "eval.json").read_text())["metrics_by_defect_type"]
+    assert again.keys() == by_type.keys()  # prn evaluate gives the same breakdown
+    assert all(again[k] == pytest.approx(by_type[k]) for k in by_type)
+
+
 def test_resume_refuses_a_different_config(reference_run, tmp_path):
     import shutil
 

@@ -9,11 +9,11 @@ whole MVTec AD test set fits in bounded memory (:mod:`~prn_core.metrics.pixel`, 
 how accurate binning is, how AU-PRO is defined, how padding is left out and how sharded
 evaluation adds up). Both draw their curves from per-threshold counts
 (:mod:`~prn_core.metrics.curves`); :func:`compute_metrics` (:mod:`~prn_core.metrics.compute`)
-returns the five numbers of a result file.
+returns the five numbers of a result file, and :func:`metrics_by_group` the same per defect type.
 
 May import: numpy and scipy; never ``data``, ``synthesis``, ``models``, ``train`` or ``viz``.
 """
-from prn_core.metrics.compute import compute_metrics
+from prn_core.metrics.compute import compute_metrics, metrics_by_group
 from prn_core.metrics.curves import Curve
 from prn_core.metrics.image import F1Max, confusion_counts, f1_max, image_auroc, roc_curve
 from prn_core.metrics.pixel import (
@@ -45,4 +45,5 @@ __all__ = [
     "pro_curve",
     "au_pro",
     "compute_metrics",
+    "metrics_by_group",
 ]
