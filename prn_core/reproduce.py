@@ -114,7 +114,11 @@ def _pair(means: dict[str, float | None]) -> str:
 
 
 def markdown_table(summary: dict) -> str:
-    """Ours (mean +- std over seeds) beside the paper and the unofficial code."""
+    """Ours (mean +- std over seeds) beside the paper and the unofficial code.
+
+    The published MVTec AD means stand beside our mean only when every category is an MVTec AD
+    one; a magnetic-tile mean next to them would compare different datasets.
+    """
     lines = [
         "| category | I-AUROC | P-AUROC | AU-PRO | P-AP | paper I/P | unofficial I/P |",
         "|---|---|---|---|---|---|---|",
@@ -126,7 +130,9 @@ def markdown_table(summary: dict) -> str:
         lines.append(f"| {category} | {' | '.join(cells)} | {paper} | {unoff} |")
     if "mean" in summary:
         m = summary["mean"]
-        paper, unoff = _pair(MEANS["PRN paper"]), _pair(MEANS["unofficial PRNet (leaky)"])
+        mvtec = all(category in PAPER for category in summary["categories"])  # else not comparable
+        paper, unoff = ((_pair(MEANS["PRN paper"]), _pair(MEANS["unofficial PRNet (leaky)"])) if mvtec
+                        else ("-", "-"))
         keys = ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap")
         ours = " | ".join(f"{m[k]:.3f}" for k in keys)
         lines.append(f"| **mean** | {ours} | {paper} | {unoff} |")

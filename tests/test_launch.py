@@ -100,6 +100,8 @@ def test_table_reads_reference_means_and_single_seed_has_no_std():
     paper = MEANS["PRN paper"]
     assert f"{paper['image_auroc']:.3f}/{paper['pixel_auroc']:.3f}" in table.splitlines()[-1]
     assert "| bottle | 0.900 | 0.800 | 0.700 | 0.600 |" in table
+    other = summarise([{**results[0], "category": "magnetic_tile"}])
+    assert markdown_table(other).splitlines()[-1].endswith("| - | - |")  # no MVTec means beside it
 
 
 @pytest.fixture
