@@ -10,10 +10,15 @@ results/experiments/defect_types.json.
 
     python benchmarks/defect_types.py baseline=runs/cpu/magnetic_tile/magnetic_tile/seed0 \
         shading=runs/hard/magnetic_tile_shading/seed0 [--out results/experiments/defect_types.json]
+
+``--append`` adds runs to an existing file (a run of the same name and seed is replaced), so a
+run that finishes later does not mean re-scoring every other; each call's command is kept, and
+each run records the commit that scored it.
 """
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import torch
@@ -37,13 +42,15 @@ def one_run(name: str, run_dir: Path) -> dict:
     ev = evaluate(model, split.test, ImageCache(cfg.data.image_size, keep_aspect=cfg.data.keep_aspect),
                   progress=False)
     return {"name": name, "run": str(run_dir), "category": cfg.data.category, "seed": cfg.seed,
-            "profile": cfg.profile, "metrics": ev.metrics, "by_defect_type": ev.by_defect_type()}
+            "profile": cfg.profile, "metrics": ev.metrics, "by_defect_type": ev.by_defect_type(),
+            "git_commit": git_commit(), "hardware": hardware()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="name=run_folder, each folder holding model.pt")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--append", action="store_true", help="add to --out instead of replacing it")
     args = parser.parse_args()
     named = [item.partition("=") for item in args.runs]
     if any(not sep or not (Path(path) / "model.pt").is_file() for _, sep, path in named):
@@ -55,13 +62,17 @@ def main() -> None:
         print(f"{name} {row['category']} seed {row['seed']}")
         for defect, m in row["by_defect_type"].items():
             print(f"  {defect:>12} ({m['count']:>3})  " + "  ".join(f"{k} {m[k]:.3f}" for k in METRICS))
+    command = "python benchmarks/defect_types.py " + " ".join(str(r) for r in args.runs)
     record = {
         "what": "test metrics per defect type (each type against all normals) of finished runs",
-        "command": "python benchmarks/defect_types.py " + " ".join(str(r) for r in args.runs),
-        "git_commit": git_commit(),
-        "hardware": hardware(),
-        "runs": rows,
+        "commands": [],
+        "runs": [],
     }
+    if args.append and args.out.is_file():
+        record = json.loads(args.out.read_text())
+    new = {(r["name"], r["seed"]) for r in rows}
+    record["runs"] = [r for r in record["runs"] if (r["name"], r["seed"]) not in new] + rows
+    record["commands"].append(command)
     write_json_atomic(args.out, portable_paths(record))
 
 
