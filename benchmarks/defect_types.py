@@ -21,13 +21,8 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from prn_core.atomic import write_json_atomic
-from prn_core.checkpoint import load_model
-from prn_core.data import ImageCache
-from prn_core.evaluation import evaluate
-from prn_core.prepare import check_run
+from prn_core.evaluation import evaluate_checkpoint
 from prn_core.runinfo import git_commit, hardware, portable_paths
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,11 +31,7 @@ METRICS = ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap")
 
 
 def one_run(name: str, run_dir: Path) -> dict:
-    model, cfg = load_model(run_dir / "model.pt")
-    torch.set_num_threads(cfg.train.threads or torch.get_num_threads())
-    split = check_run(cfg)
-    ev = evaluate(model, split.test, ImageCache(cfg.data.image_size, keep_aspect=cfg.data.keep_aspect),
-                  progress=False)
+    ev, cfg = evaluate_checkpoint(run_dir / "model.pt", progress=False)
     return {"name": name, "run": str(run_dir), "category": cfg.data.category, "seed": cfg.seed,
             "profile": cfg.profile, "metrics": ev.metrics, "by_defect_type": ev.by_defect_type(),
             "git_commit": git_commit(), "hardware": hardware()}

@@ -144,22 +144,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .config import override
     from .atomic import write_json_atomic
-    from .data import ImageCache
-    from .checkpoint import load_model
-    from .evaluation import evaluate
-    from .prepare import check_run
+    from .evaluation import evaluate_checkpoint
 
     if args.out and Path(args.out).is_dir():
         raise ValueError(f"--out {args.out} is a folder; pass the name of a JSON file to write")
-    model, cfg = load_model(args.checkpoint)
-    if args.data_root:
-        cfg = override(cfg, **{"data.root": args.data_root})
-    if args.category:
-        cfg = override(cfg, **{"data.category": args.category})
-    split = check_run(cfg)
-    ev = evaluate(model, split.test, ImageCache(cfg.data.image_size, keep_aspect=cfg.data.keep_aspect))
+    ev, _ = evaluate_checkpoint(args.checkpoint, args.data_root, args.category)
     by_type = ev.by_defect_type()
     print(json.dumps(ev.metrics, indent=2))
     for defect, m in by_type.items():

@@ -9,6 +9,7 @@ predict``, the baseline and the report import no trainer.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -18,13 +19,14 @@ from tqdm.auto import tqdm
 from . import distributed
 from .data import ImageCache, Sample
 from .calibrate import Thresholds, calibrate
+from .checkpoint import load_model
 from .metrics import compute_metrics, metrics_by_group
 from .models import PRN
-from .prepare import ValidationSet
+from .prepare import ValidationSet, check_run
 
 __all__ = [
-    "EvalResult", "predict", "evaluate", "validation_predictions", "validation_metrics",
-    "validation_thresholds",
+    "EvalResult", "predict", "evaluate", "evaluate_checkpoint", "validation_predictions",
+    "validation_metrics", "validation_thresholds",
 ]
 
 
@@ -116,6 +118,22 @@ def evaluate(model: PRN, samples: Sequence[Sample], cache: ImageCache,
         metrics, labels, scores_arr, maps_arr, masks_arr, [str(s.path) for s in samples], valid_arr,
         [s.defect_type for s in samples],
     )
+
+
+def evaluate_checkpoint(checkpoint: str | Path, data_root: str | None = None,
+                        category: str | None = None, progress: bool = True,
+                        ) -> tuple[EvalResult, Any]:
+    """Score a saved model on its own leak-free test split (or another root/category's), as
+    ``prn evaluate`` does; the data is checked before any image is decoded. Returns the result
+    and the config it was scored with."""
+    from .config import override
+
+    model, cfg = load_model(checkpoint)
+    changes = {k: v for k, v in (("data.root", data_root), ("data.category", category)) if v}
+    cfg = override(cfg, **changes) if changes else cfg
+    split = check_run(cfg)
+    cache = ImageCache(cfg.data.image_size, keep_aspect=cfg.data.keep_aspect)
+    return evaluate(model, split.test, cache, progress=progress), cfg
 
 
 def validation_predictions(
