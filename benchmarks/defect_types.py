@@ -23,11 +23,11 @@ from pathlib import Path
 
 from prn_core.atomic import write_json_atomic
 from prn_core.evaluation import evaluate_checkpoint
+from prn_core.results import defect_type_lines
 from prn_core.runinfo import git_commit, hardware, portable_paths
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "results" / "experiments" / "defect_types.json"
-METRICS = ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap")
 
 
 def one_run(name: str, run_dir: Path) -> dict:
@@ -51,8 +51,7 @@ def main() -> None:
         rows.append(one_run(name, Path(path)))
         row = rows[-1]
         print(f"{name} {row['category']} seed {row['seed']}")
-        for defect, m in row["by_defect_type"].items():
-            print(f"  {defect:>12} ({m['count']:>3})  " + "  ".join(f"{k} {m[k]:.3f}" for k in METRICS))
+        print("\n".join(defect_type_lines(row["by_defect_type"])))
     command = "python benchmarks/defect_types.py " + " ".join(str(r) for r in args.runs)
     record = {
         "what": "test metrics per defect type (each type against all normals) of finished runs",

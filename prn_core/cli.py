@@ -146,15 +146,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .atomic import write_json_atomic
     from .evaluation import evaluate_checkpoint
+    from .results import defect_type_lines
 
     if args.out and Path(args.out).is_dir():
         raise ValueError(f"--out {args.out} is a folder; pass the name of a JSON file to write")
     ev, _ = evaluate_checkpoint(args.checkpoint, args.data_root, args.category)
     by_type = ev.by_defect_type()
     print(json.dumps(ev.metrics, indent=2))
-    for defect, m in by_type.items():
-        print(f"  {defect:>16} ({m['count']:>3}): " + "  ".join(
-            f"{k} {m[k]:.3f}" for k in ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap")))
+    print("\n".join(defect_type_lines(by_type)))
     if args.out:
         write_json_atomic(args.out, {"checkpoint": str(args.checkpoint), "metrics": ev.metrics,
                                      "metrics_by_defect_type": by_type})

@@ -19,7 +19,8 @@ from .reference import MEANS, PAPER, UNOFFICIAL
 from .atomic import write_json_atomic, write_text_atomic
 from .prepare import resolve_config
 
-__all__ = ["reproduce", "reproduce_jobs", "summarise", "seed_stats", "protocol_gap", "markdown_table"]
+__all__ = ["reproduce", "reproduce_jobs", "summarise", "seed_stats", "protocol_gap", "protocol_parts",
+           "markdown_table"]
 
 METRICS = ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap", "image_f1_max")
 
@@ -102,6 +103,49 @@ def protocol_gap(honest: dict, leaky: dict) -> dict:
                            for s in seeds])
             for m in METRICS}}
     return gap
+
+
+def protocol_parts(honest: Sequence[dict], leaky: Sequence[dict]) -> dict:
+    """The leaky gain split into its two leaks, per category and metric, paired by seed.
+
+    ``honest`` and ``leaky`` are ``result.json`` dicts. The same seed trains the same model under
+    both protocols (only what is scored differs), so the leaky run's final epoch is the honest
+    model scored on a test set that holds the seen anomalies: ``seen_in_test`` is that minus the
+    honest result, ``picked_on_test`` is the epoch chosen on test minus the final epoch, and
+    ``total`` is their sum (what :func:`protocol_gap` measures). ``same_training`` says whether
+    the validation history of every pair agrees to 1e-6, the premise of the split; when it does
+    not, the parts also hold training noise.
+    """
+    by_key = {(r["category"], r["seed"]): r for r in honest}
+    parts: dict = {}
+    for lk in sorted(leaky, key=lambda r: (r["category"], r["seed"])):
+        h = by_key.get((lk["category"], lk["seed"]))
+        if h is None:
+            continue
+        if lk.get("protocol") != "leaky" or h.get("protocol") == "leaky":
+            raise ValueError(f"{lk['category']} seed {lk['seed']}: protocol_parts needs an honest and a "
+                             "leaky run; check which result.json went where")
+        final = lk["history"][-1].get("test")
+        if final is None:
+            raise ValueError(f"{lk['category']} seed {lk['seed']}: the leaky run has no per-epoch test "
+                             "metrics in its history")
+        entry = parts.setdefault(lk["category"], {"seeds": [], "same_training": True, "rows": []})
+        entry["seeds"].append(lk["seed"])
+        entry["same_training"] &= _same_validation(h["history"], lk["history"])
+        entry["rows"].append({m: (final[m] - h["metrics"][m], lk["metrics"][m] - final[m]) for m in METRICS})
+    if not parts:
+        raise ValueError("the honest and leaky runs share no (category, seed)")
+    for entry in parts.values():
+        rows = entry.pop("rows")
+        entry["seen_in_test"] = {m: seed_stats([r[m][0] for r in rows]) for m in METRICS}
+        entry["picked_on_test"] = {m: seed_stats([r[m][1] for r in rows]) for m in METRICS}
+        entry["total"] = {m: seed_stats([sum(r[m]) for r in rows]) for m in METRICS}
+    return parts
+
+
+def _same_validation(a: Sequence[dict], b: Sequence[dict], tol: float = 1e-6) -> bool:
+    return len(a) == len(b) and all(
+        abs(x["val"][m] - y["val"][m]) <= tol for x, y in zip(a, b) for m in x["val"])
 
 
 def _mean_std(stat: dict) -> str:

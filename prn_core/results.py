@@ -26,7 +26,7 @@ from .reference import (  # re-exported: the chapters read them from here
 
 __all__ = ["METRICS", "METRIC_LABELS", "COMMANDS", "TEAM_REFERENCES", "TEAM_REFERENCE_SOURCE", "UNOFFICIAL_AU_PRO_SWINGS",
            "UNOFFICIAL_SPEED", "UNOFFICIAL_SPEED_SOURCE", "find_result", "load_result", "load_results", "provenance",
-           "results_table", "format_table", "final_vs_best", "seed_means", "seed_row"]
+           "results_table", "format_table", "defect_type_lines", "final_vs_best", "seed_means", "seed_row"]
 
 METRICS: tuple[str, ...] = ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap")
 METRIC_LABELS: dict[str, str] = {"image_auroc": "I-AUROC", "pixel_auroc": "P-AUROC", "au_pro": "AU-PRO",
@@ -154,6 +154,16 @@ def format_table(rows: Sequence[Sequence[str]], markdown: bool = False) -> str:
         return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows[1:]])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def defect_type_lines(by_type: Mapping[str, Mapping[str, float]], metrics: Sequence[str] = METRICS) -> list[str]:
+    """One printed line per defect type (``EvalResult.by_defect_type()``): name, count, metrics.
+
+    >>> defect_type_lines({"crack": {"count": 3, "au_pro": 0.5}}, metrics=("au_pro",))
+    ['           crack (  3): au_pro 0.500']
+    """
+    return [f"{defect:>16} ({m['count']:>3}): " + "  ".join(f"{k} {m[k]:.3f}" for k in metrics)
+            for defect, m in by_type.items()]
 
 
 def final_vs_best(history: Sequence[Mapping[str, Any]], split: str = "test",

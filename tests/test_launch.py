@@ -205,3 +205,34 @@ def test_summary_has_the_worst_seed_and_the_leaky_gap_is_paired_by_seed():
     assert gap["mean"] == pytest.approx(0.06) and gap["std"] == pytest.approx(0.04)
     with pytest.raises(ValueError, match="share no seed"):
         protocol_gap(honest, summarise([run(7, 0.9)]))
+
+
+def _result(seed, protocol, metrics, val_history, final_test=None):
+    history = [{"epoch": e + 1, "val": {"pixel_auroc": v}} for e, v in enumerate(val_history)]
+    if final_test is not None:
+        history[-1]["test"] = final_test
+    return {"category": "bottle", "seed": seed, "protocol": protocol, "history": history,
+            "metrics": metrics}
+
+
+def test_protocol_parts_splits_the_leak_into_seen_in_test_and_picked_on_test():
+    from prn_core.reproduce import protocol_parts
+
+    m = lambda v: {k: v for k in ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap", "image_f1_max")}
+    honest = [_result(0, "honest", m(0.80), [0.9, 0.95]), _result(1, "honest", m(0.70), [0.8, 0.85])]
+    leaky = [_result(1, "leaky", m(0.90), [0.8, 0.85], final_test=m(0.75)),
+             _result(0, "leaky", m(0.86), [0.9, 0.95], final_test=m(0.84))]
+    parts = protocol_parts(honest, leaky)["bottle"]
+    assert parts["seeds"] == [0, 1] and parts["same_training"]
+    assert parts["seen_in_test"]["au_pro"]["values"] == pytest.approx([0.04, 0.05])
+    assert parts["picked_on_test"]["au_pro"]["values"] == pytest.approx([0.02, 0.15])
+    assert parts["total"]["au_pro"]["values"] == pytest.approx([0.06, 0.20])  # = protocol_gap
+
+    drifted = [_result(0, "leaky", m(0.86), [0.9, 0.96], final_test=m(0.84))]
+    assert not protocol_parts(honest, drifted)["bottle"]["same_training"]
+    with pytest.raises(ValueError, match="needs an honest and a leaky run"):
+        protocol_parts(leaky, leaky)
+    with pytest.raises(ValueError, match="no per-epoch test metrics"):
+        protocol_parts(honest, [_result(0, "leaky", m(0.86), [0.9, 0.95])])
+    with pytest.raises(ValueError, match="share no"):
+        protocol_parts(honest, [_result(5, "leaky", m(0.86), [0.9], final_test=m(0.8))])

@@ -204,3 +204,19 @@ def test_plot_val_vs_test_puts_each_run_at_its_validation_and_test_score():
     assert np.allclose(diagonal[:, 0], diagonal[:, 1])  # the line where validation predicts test
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels == ["baseline", "shading", "tile", "bottle"]
+
+
+def test_plot_protocol_parts_one_panel_per_set_three_bars_per_metric():
+    from prn_core.reproduce import seed_stats
+
+    entry = {"seeds": [0, 1], "seen_in_test": {"au_pro": seed_stats([0.01, 0.03])},
+             "picked_on_test": {"au_pro": seed_stats([-0.01, 0.01])},
+             "total": {"au_pro": seed_stats([0.0, 0.04])}}
+    fig = viz.plot_protocol_parts({"bottle": entry, "magnetic_tile": entry}, metrics=("au_pro",))
+    assert [ax.get_title() for ax in fig.axes] == ["bottle (2 seeds)", "magnetic_tile (2 seeds)"]
+    ax = fig.axes[0]
+    assert [round(p.get_height(), 6) for p in ax.patches] == [0.02, 0.0, 0.02]  # means
+    assert [t.get_text() for t in ax.texts] == ["+0.020", "+0.000", "+0.020"]
+    assert len(_whiskers(ax)) == 3
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "seen anomalies left in test", "epoch picked on test", "leaky minus honest"]
