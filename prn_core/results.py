@@ -24,13 +24,17 @@ from .reference import (  # re-exported: the chapters read them from here
     UNOFFICIAL_SPEED_SOURCE,
 )
 
-__all__ = ["METRICS", "METRIC_LABELS", "COMMANDS", "TEAM_REFERENCES", "TEAM_REFERENCE_SOURCE", "UNOFFICIAL_AU_PRO_SWINGS",
+__all__ = ["METRICS", "METRIC_LABELS", "PROTOCOL_PARTS", "COMMANDS", "TEAM_REFERENCES", "TEAM_REFERENCE_SOURCE", "UNOFFICIAL_AU_PRO_SWINGS",
            "UNOFFICIAL_SPEED", "UNOFFICIAL_SPEED_SOURCE", "find_result", "load_result", "load_results", "provenance",
-           "results_table", "format_table", "defect_type_lines", "final_vs_best", "seed_means", "seed_row"]
+           "results_table", "format_table", "defect_type_lines", "final_vs_best", "seed_means", "seed_row",
+           "stat_means"]
 
 METRICS: tuple[str, ...] = ("image_auroc", "pixel_auroc", "au_pro", "pixel_ap")
 METRIC_LABELS: dict[str, str] = {"image_auroc": "I-AUROC", "pixel_auroc": "P-AUROC", "au_pro": "AU-PRO",
                                  "pixel_ap": "P-AP", "image_f1_max": "I-F1max"}
+# the parts of :func:`prn_core.reproduce.protocol_parts`, as tables and figures name them
+PROTOCOL_PARTS: dict[str, str] = {"seen_in_test": "seen anomalies left in test",
+                                  "picked_on_test": "epoch picked on test", "total": "leaky minus honest"}
 
 # result file (relative to results/) -> the command that produces it, printed while it is missing.
 # Runs write to runs/ (checkpoints stay there); results/README.md says what is copied to results/.
@@ -53,6 +57,14 @@ COMMANDS: dict[str, str] = {
     "benchmarks/synthesis_speed.json": "python benchmarks/synthesis_speed.py",
     "benchmarks/metrics_speed.json": "python benchmarks/metrics_speed.py",
 }
+# the three-seed cpu-profile sets, honest and leaky (chapter 7)
+COMMANDS.update({
+    f"cpu/{name}{suffix}/summary.json":
+        f"prn reproduce --profile cpu{flag} --data-root ../shared/data/{root} --categories {name} "
+        f"--seeds 0 1 2 --out runs/cpu/{name}{suffix}  "
+        f"# then copy summary.json, table.md and each seed's result.json to results/cpu/{name}{suffix}/"
+    for name, root in (("bottle", "mvtec"), ("magnetic_tile", "mtd"))
+    for suffix, flag in (("", ""), ("_leaky", " --leaky"))})
 
 def find_result(path: str | Path) -> Any | None:
     """The JSON at ``path`` (or ``path/result.json`` for a folder); ``None`` when it does not exist yet.
@@ -195,8 +207,14 @@ def seed_means(summary: Mapping[str, Any], category: str,
                metrics: Sequence[str] = METRICS) -> tuple[dict[str, float], dict[str, float | None]]:
     """(means, sample stds) of one category of a ``prn reproduce`` ``summary.json``, for
     :func:`prn_core.viz.plot_metric_bars` and :func:`results_table`."""
-    entry = summary["categories"][category]
-    return ({m: entry[m]["mean"] for m in metrics}, {m: entry[m]["std"] for m in metrics})
+    return stat_means(summary["categories"][category], metrics)
+
+
+def stat_means(stats: Mapping[str, Mapping[str, Any]],
+               metrics: Sequence[str] = METRICS) -> tuple[dict[str, float], dict[str, float | None]]:
+    """(means, sample stds) of a metric -> :func:`~prn_core.reproduce.seed_stats` mapping, such as
+    one part of :func:`~prn_core.reproduce.protocol_parts`."""
+    return ({m: stats[m]["mean"] for m in metrics}, {m: stats[m]["std"] for m in metrics})
 
 
 def seed_row(summary: Mapping[str, Any] | None, category: str, label: str,

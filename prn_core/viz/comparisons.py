@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from prn_core.reference import MEANS, PAPER, UNOFFICIAL
-from prn_core.results import METRIC_LABELS, UNOFFICIAL_SPEED, final_vs_best
+from prn_core.results import METRIC_LABELS, PROTOCOL_PARTS, UNOFFICIAL_SPEED, final_vs_best
 from prn_core.viz.common import SPLIT_STYLES
 
 __all__ = ["plot_ablation_deltas", "plot_metric_bars", "plot_val_vs_test", "plot_metrics_speed", "plot_model_speed", "plot_paper_table",
@@ -220,23 +220,24 @@ def plot_protocol_parts(parts: Mapping[str, Mapping[str, Any]],
     anomalies left in test, the epoch picked on test, and their sum; whiskers are the sample std
     over seeds, so a bar inside its whisker is no measured inflation.
     """
-    names = {"seen_in_test": "seen anomalies left in test", "picked_on_test": "epoch picked on test",
-             "total": "leaky minus honest"}
     fig, axes = plt.subplots(1, len(parts), figsize=(4.6 * len(parts), 3.6), squeeze=False, sharey=True)
-    width = 0.8 / len(names)
+    width = 0.8 / len(PROTOCOL_PARTS)
     for ax, (category, entry) in zip(axes[0], parts.items()):
-        for k, (key, label) in enumerate(names.items()):
+        for k, (key, label) in enumerate(PROTOCOL_PARTS.items()):
             x = np.arange(len(metrics)) - 0.4 + (k + 0.5) * width
             means = [entry[key][m]["mean"] for m in metrics]
             stds = [entry[key][m]["std"] for m in metrics]
             ax.bar(x, means, width, color=f"C{k}", label=label,
                    yerr=None if None in stds else stds, error_kw={"elinewidth": 0.8, "capsize": 2})
-            for xi, v in zip(x, means):
-                ax.text(xi, v, f"{v:+.3f}", ha="center", va="bottom" if v >= 0 else "top", fontsize=6,
-                        rotation=90)
+            for xi, v, std in zip(x, means, stds):
+                reach = (std or 0.0) if v >= 0 else -(std or 0.0)  # label beyond the whisker
+                ax.text(xi, v + reach, f"{v:+.3f}", ha="center", va="bottom" if v >= 0 else "top",
+                        fontsize=6, rotation=90)
         ax.axhline(0, color="#333333", linewidth=0.8)
+        ax.margins(y=0.25)
         ax.set_xticks(range(len(metrics)), [_label(m) for m in metrics])
-        ax.set_title(f"{category} ({len(entry['seeds'])} seeds)", fontsize=9)
+        seeds = len(entry["seeds"])
+        ax.set_title(f"{category} ({seeds} seed{'s' if seeds != 1 else ''})", fontsize=9)
     axes[0, 0].set_ylabel("leaky minus honest")
     axes[0, 0].legend(fontsize=7, loc="upper left", frameon=False)
     fig.tight_layout()
