@@ -215,10 +215,12 @@ class SynthesisConfig:
                 raise ValueError(f"synthesis.{name} must be >= 0, got {getattr(self, name)}")
         if self.normal_weight + self.seen_weight + self.simulated_weight <= 0:
             raise ValueError("synthesis weights are all zero: nothing to train on")
-        if not 0.0 <= self.shading_prob <= 1.0:
-            raise ValueError(f"synthesis.shading_prob must be in [0, 1], got {self.shading_prob}")
-        if not 0.0 <= self.beta_max <= 1.0:
-            raise ValueError(f"synthesis.beta_max must be in [0, 1], got {self.beta_max}")
+        for name in ("extended_prob", "beta_max", "shading_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"synthesis.{name} must be in [0, 1], got {getattr(self, name)}")
+        if not -1.0 < self.perlin_threshold < 1.0:  # else every mask is empty (or full)
+            raise ValueError(f"synthesis.perlin_threshold must be in (-1, 1), the range of the Perlin "
+                             f"noise it cuts, got {self.perlin_threshold}")
         if not 0 <= self.perlin_min_scale <= self.perlin_max_scale <= 8:
             raise ValueError(
                 "synthesis.perlin_min_scale <= perlin_max_scale <= 8 is required, got "
@@ -314,6 +316,9 @@ class TrainConfig:
             )
         if self.lr <= 0:
             raise ValueError(f"train.lr must be > 0, got {self.lr}")
+        for name in ("weight_decay", "loss_focal_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
         if self.epoch_size is not None and self.epoch_size < self.batch_size:
             raise ValueError(
                 f"train.epoch_size ({self.epoch_size}) is smaller than train.batch_size "
