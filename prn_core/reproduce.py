@@ -108,9 +108,9 @@ def protocol_gap(honest: dict, leaky: dict) -> dict:
 def protocol_parts(honest: Sequence[dict], leaky: Sequence[dict]) -> dict:
     """The leaky gain split into its two leaks, per category and metric, paired by seed.
 
-    ``honest`` and ``leaky`` are ``result.json`` dicts. The same seed trains the same model under
-    both protocols (only what is scored differs), so the leaky run's final epoch is the honest
-    model scored on a test set that holds the seen anomalies: ``seen_in_test`` is that minus the
+    ``honest`` (``honest-final`` runs) and ``leaky`` are ``result.json`` dicts. The same seed
+    trains the same model under both protocols (only what is scored differs), so the leaky run's
+    final epoch is the honest model scored on a test set that holds the seen anomalies: ``seen_in_test`` is that minus the
     honest result, ``picked_on_test`` is the epoch chosen on test minus the final epoch, and
     ``total`` is their sum (what :func:`protocol_gap` measures). ``same_training`` says whether
     the validation history of every pair agrees to 1e-6, the premise of the split; when it does
@@ -125,6 +125,10 @@ def protocol_parts(honest: Sequence[dict], leaky: Sequence[dict]) -> dict:
         if lk.get("protocol") != "leaky" or h.get("protocol") == "leaky":
             raise ValueError(f"{lk['category']} seed {lk['seed']}: protocol_parts needs an honest and a "
                              "leaky run; check which result.json went where")
+        if h.get("selection", "final") != "final":
+            raise ValueError(f"{lk['category']} seed {lk['seed']}: the honest run selected epoch "
+                             f"{h.get('selected_epoch')} on {h['selection']}, so it is not the leaky run's "
+                             "final epoch; compare with an honest-final run")
         final = lk["history"][-1].get("test")
         if final is None:
             raise ValueError(f"{lk['category']} seed {lk['seed']}: the leaky run has no per-epoch test "

@@ -232,6 +232,9 @@ def test_protocol_parts_splits_the_leak_into_seen_in_test_and_picked_on_test():
     assert not protocol_parts(honest, drifted)["bottle"]["same_training"]
     with pytest.raises(ValueError, match="needs an honest and a leaky run"):
         protocol_parts(leaky, leaky)
+    val_selected = [{**honest[0], "selection": "val", "selected_epoch": 1}]
+    with pytest.raises(ValueError, match="not the leaky run's final epoch"):
+        protocol_parts(val_selected, leaky)
     with pytest.raises(ValueError, match="no per-epoch test metrics"):
         protocol_parts(honest, [_result(0, "leaky", m(0.86), [0.9, 0.95])])
     with pytest.raises(ValueError, match="share no"):
